@@ -1,0 +1,50 @@
+# One entry point for set-up, demo, tests and benchmarks.
+#
+#   make setup demo      create .venv (ROS 2 Kilted wheels + the core), colcon build, run the demo
+#   make test            every test suite
+#   make bench           benchmarks, printed as tables
+#
+# ROS_DISTRO=jazzy selects the Jazzy wheels; each distro gets its own venv and
+# colcon workspace folders so both can live side by side.
+ROS_DISTRO ?= kilted
+ifeq ($(ROS_DISTRO),kilted)
+SUFFIX :=
+else
+SUFFIX := -$(ROS_DISTRO)
+endif
+VENV ?= .venv$(SUFFIX)
+BUILD_BASE ?= build$(SUFFIX)
+INSTALL_BASE ?= install$(SUFFIX)
+export ROS_DISTRO VENV BUILD_BASE INSTALL_BASE
+
+# Every ROS process started from here stays on loopback, in its own domain.
+export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
+
+RUN := tools/in_env.sh
+
+.PHONY: setup demo test test-core test-ros bench lint clean
+
+setup:
+	tools/setup.sh
+
+demo:
+	$(RUN) python -m operation_dispatcher_ros.demo
+
+test:
+	$(RUN) python -m pytest
+
+test-core:
+	$(RUN) python -m pytest operation_dispatcher/test
+
+test-ros:
+	$(RUN) python -m pytest operation_dispatcher_ros/test
+
+bench:
+	$(RUN) python bench/core_throughput.py
+
+lint:
+	$(RUN) ruff check operation_dispatcher operation_dispatcher_ros bench
+	$(RUN) mypy operation_dispatcher/operation_dispatcher
+
+clean:
+	rm -rf build build-* install install-* log .venv .venv-*
