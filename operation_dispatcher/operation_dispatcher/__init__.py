@@ -1,0 +1,68 @@
+"""operation_dispatcher: queue, dispatch and supervise operations for one resource.
+
+Pure Python; never imports rclpy. The ROS 2 glue lives in
+``operation_dispatcher_ros``.
+"""
+
+from ._dispatcher import INTERRUPTED_FAIL, INTERRUPTED_REQUEUE, OperationDispatcher
+from ._errors import DeniedError, DispatcherError, InvalidStateError, NotFoundError, ValidationError
+from ._handshake import RequestCallback
+from ._models import (
+    AddResult,
+    Decision,
+    Dependency,
+    DependencyType,
+    DispatcherSnapshot,
+    DispatcherStatus,
+    DispatchEvent,
+    EventType,
+    Operation,
+    OperationExecution,
+    OperationRecord,
+    OperationState,
+    parse_operation,
+    parse_operations,
+)
+from ._notify import NotificationCallback
+from ._policies import DenialPolicy, FailureRetryPolicy
+from ._queue import DEFAULT_SORT_RULES, DispatchQueue, SortRule
+from ._runner import OperationRunner
+from ._store import MemoryStore, Store, StoredState
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AddResult",
+    "DEFAULT_SORT_RULES",
+    "Decision",
+    "DenialPolicy",
+    "DeniedError",
+    "Dependency",
+    "DependencyType",
+    "DispatchEvent",
+    "DispatchQueue",
+    "DispatcherError",
+    "DispatcherSnapshot",
+    "DispatcherStatus",
+    "EventType",
+    "FailureRetryPolicy",
+    "INTERRUPTED_FAIL",
+    "INTERRUPTED_REQUEUE",
+    "InvalidStateError",
+    "MemoryStore",
+    "NotFoundError",
+    "NotificationCallback",
+    "Operation",
+    "OperationDispatcher",
+    "OperationExecution",
+    "OperationRecord",
+    "OperationRunner",
+    "OperationState",
+    "RequestCallback",
+    "SortRule",
+    "Store",
+    "StoredState",
+    "ValidationError",
+    "parse_operation",
+    "parse_operations",
+]

@@ -1,0 +1,758 @@
+"""OperationDispatcher: the loop that asks, starts and tracks.
+
+Concurrency: ``run()`` owns one asyncio loop. Sync methods (add, complete,
+fail, report_progress, pause, resume, request_stop, queries) may be called
+from any thread; they change state under one lock and wake the loop. The
+handshake methods (cancel, pause_operation, resume_operation) are
+coroutines; awaited from another loop or thread they hop onto the
+dispatcher's loop by themselves.
+
+The loop never polls: it sleeps until an add, a state change, the next
+release date or the end of a cooldown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+import uuid
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any, Awaitable, Callable, Iterable, TypeVar, overload
+
+from . import _limits as limits
+from ._errors import DeniedError, InvalidStateError, NotFoundError, ValidationError
+from ._handshake import RequestCallback, ask
+from ._models import (
+    AddResult,
+    Decision,
+    DispatcherSnapshot,
+    DispatcherStatus,
+    DispatchEvent,
+    EventType,
+    Operation,
+    OperationExecution,
+    OperationRecord,
+    OperationState,
+    TERMINAL_STATES,
+    parse_operations,
+    utcnow,
+)
+from ._notify import NotificationCallback, Notifier
+from ._policies import DenialPolicy, FailureRetryPolicy
+from ._queue import DispatchQueue, SortRule
+from ._runner import OperationRunner
+from ._store import Store
+
+log = logging.getLogger("operation_dispatcher")
+T = TypeVar("T")
+
+INTERRUPTED_REQUEUE = "requeue"
+INTERRUPTED_FAIL = "fail"
+
+
+class OperationDispatcher:
+    """Queues, dispatches and supervises operations for one resource.
+
+    Args:
+        resource_id: the resource this dispatcher serves; operations for
+            another resource are refused.
+        on_request_callback: decides ``*_REQUESTED`` events (sync or async);
+            answers True, False, None (``default_decision`` applies) or a
+            :class:`Decision`.
+        on_notification_callback: receives every event (sync or async);
+            more subscribers with :meth:`subscribe`.
+        request_timeout: seconds to wait for a decision; a timeout is a denial.
+        default_decision: what a None answer means (approve by default).
+        denial_policy: cooldown after a denied start and how many denials
+            in a row pause the dispatcher.
+        failure_retry: opt-in re-queueing of failed operations with back-off.
+        runner: the executor to tell about approved starts, cancels, pauses
+            and resumes.
+        store: persistence; the dispatcher recovers from it on creation.
+        on_interrupted: what to do with an operation found RUNNING or PAUSED
+            in the store ("requeue" or "fail").
+        sort_rules: order of released operations (default priority desc,
+            created_at asc).
+        sync_callbacks_in_thread: run sync request callbacks in a worker
+            thread so the timeout bounds them too (slower).
+    """
+
+    def __init__(
+        self,
+        resource_id: str,
+        on_request_callback: RequestCallback | None = None,
+        on_notification_callback: NotificationCallback | None = None,
+        *,
+        request_timeout: float = 5.0,
+        default_decision: bool = True,
+        denial_policy: DenialPolicy | None = None,
+        failure_retry: FailureRetryPolicy | None = None,
+        runner: OperationRunner | None = None,
+        store: Store | None = None,
+        on_interrupted: str = INTERRUPTED_REQUEUE,
+        sort_rules: Iterable[SortRule] | None = None,
+        sync_callbacks_in_thread: bool = False,
+    ) -> None:
+        if not resource_id or len(resource_id) > limits.MAX_ID_LENGTH:
+            raise ValidationError("resource_id must be 1 to 128 characters", field="resource_id")
+        if not 0 < request_timeout <= 3600:
+            raise ValidationError("request_timeout must be within (0, 3600] seconds", field="request_timeout")
+        if on_interrupted not in (INTERRUPTED_REQUEUE, INTERRUPTED_FAIL):
+            raise ValidationError("on_interrupted must be 'requeue' or 'fail'", field="on_interrupted")
+        self.resource_id = resource_id
+        self.request_timeout = request_timeout
+        self.default_decision = default_decision
+        self.denial_policy = denial_policy or DenialPolicy()
+        self.failure_retry = failure_retry
+        self.on_interrupted = on_interrupted
+        self.sync_callbacks_in_thread = sync_callbacks_in_thread
+        self._on_request = on_request_callback
+        self._runner = runner or OperationRunner()
+        self._store = store
+        self._notifier = Notifier()
+        if on_notification_callback is not None:
+            self._notifier.subscribe(on_notification_callback)
+
+        self._lock = threading.RLock()
+        self._queue = DispatchQueue(resource_id, list(sort_rules) if sort_rules else None)
+        self._records: dict[str, OperationRecord] = {}
+        self._history: list[str] = []  # terminal operation ids, oldest first
+        self._op_events: dict[str, list[DispatchEvent]] = {}
+        self._dispatcher_events: list[DispatchEvent] = []
+        self._sequence = itertools.count()
+        self._event_prefix = uuid.uuid4().hex[:12]
+        self._event_counter = itertools.count()
+        self._active: str | None = None
+        self._pending_requests: dict[str, EventType] = {}
+        self._paused = False
+        self._paused_reason: str | None = None
+        self._consecutive_denials = 0
+        self._cooldown_until: datetime | None = None
+
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._wake: asyncio.Event | None = None
+        self._running = False
+        self._stop_requested = False
+
+        if store is not None:
+            self._recover(store)
+
+    # ------------------------------------------------------------------ adding
+
+    @overload
+    def add(self, operations: Operation | dict[str, Any]) -> AddResult: ...
+    @overload
+    def add(self, operations: Iterable[Operation | dict[str, Any]]) -> list[AddResult]: ...
+
+    def add(self, operations: Any) -> AddResult | list[AddResult]:
+        """Queue one operation or a batch (all or nothing).
+
+        An operation whose id is already known is not added again; its
+        result says ``added=False``.
+        """
+        single = isinstance(operations, (Operation, dict))
+        batch = parse_operations([operations] if single else operations)
+        with self._lock:
+            results, new = self._check_batch(batch)
+            executions = []
+            for op in new:
+                ex = OperationExecution(operation_id=op.id, sequence=next(self._sequence))
+                self._records[op.id] = OperationRecord(operation=op, execution=ex)
+                self._op_events[op.id] = []
+                self._queue.push(op, sequence=ex.sequence)
+                executions.append(ex)
+            events = [
+                self._event(EventType.OPERATION_ADDED, op.id, {"priority": op.priority, "queue_length": len(self._queue)})
+                for op in new
+            ]
+            self._persist(operations=new, executions=executions, events=events)
+        self._publish(events)
+        self._kick()
+        return results[0] if single else results
+
+    def _check_batch(self, batch: list[Operation]) -> tuple[list[AddResult], list[Operation]]:
+        results: list[AddResult] = []
+        new: list[Operation] = []
+        batch_ids: set[str] = set()
+        for i, op in enumerate(batch):
+            if op.id in batch_ids:
+                raise ValidationError(f"operations[{i}].id: {op.id!r} appears twice in this add", field=f"operations[{i}].id")
+            batch_ids.add(op.id)
+            known = self._records.get(op.id)
+            if known is not None:
+                results.append(AddResult(operation_id=op.id, added=False, state=known.execution.state))
+                continue
+            if op.resource_id != self.resource_id:
+                raise ValidationError(
+                    f"operations[{i}].resource_id: {op.resource_id!r} is not this dispatcher's resource {self.resource_id!r}",
+                    field=f"operations[{i}].resource_id",
+                )
+            for dep in op.dependencies:
+                if dep.operation_id not in self._records and dep.operation_id not in batch_ids:
+                    raise ValidationError(
+                        f"operations[{i}].dependencies: unknown operation {dep.operation_id!r} "
+                        "(it must be added before, or earlier in the same add)",
+                        field=f"operations[{i}].dependencies",
+                    )
+            new.append(op)
+            results.append(AddResult(operation_id=op.id, added=True, state=OperationState.QUEUED))
+        return results, new
+
+    # ---------------------------------------------------- executor reports
+
+    def complete(self, operation_id: str | None = None, outcome: str | None = None) -> OperationRecord:
+        """Report that the active operation finished successfully."""
+        with self._lock:
+            record = self._active_record(operation_id, "complete")
+            ex = record.execution
+            ex.state, ex.outcome, ex.progress, ex.finished_at = OperationState.COMPLETED, outcome, 1.0, utcnow()
+            self._queue.mark_completed(record.operation.id)
+            events = [self._finish(record, EventType.OPERATION_COMPLETED, {"outcome": outcome})]
+            self._persist(executions=[ex], events=events)
+        self._publish(events)
+        self._kick()
+        return record.model_copy()
+
+    def fail(self, operation_id: str | None = None, reason: str | None = None) -> OperationRecord:
+        """Report that the active operation failed; the failure retry policy may queue it again."""
+        with self._lock:
+            record = self._active_record(operation_id, "fail")
+            events = [self._fail_locked(record, reason or "failed")]
+            self._persist(executions=[record.execution], events=events)
+        self._publish(events)
+        self._kick()
+        return record.model_copy()
+
+    def report_progress(self, operation_id: str, progress: float) -> None:
+        """Record progress (0..1) of the active operation; no event, it is polled."""
+        if not 0.0 <= progress <= 1.0:
+            raise ValidationError("progress must be within [0, 1]", field="progress")
+        with self._lock:
+            record = self._active_record(operation_id, "report progress of")
+            record.execution.progress = progress
+
+    def _fail_locked(self, record: OperationRecord, reason: str, **metadata: Any) -> DispatchEvent:
+        ex = record.execution
+        backoff = self.failure_retry.backoff(ex.attempts) if self.failure_retry else None
+        if backoff is None:
+            ex.state, ex.termination_reason, ex.finished_at = OperationState.FAILED, reason, utcnow()
+            return self._finish(record, EventType.OPERATION_FAILED, {"reason": reason, "requeued": False, **metadata})
+        ex.state, ex.termination_reason, ex.progress = OperationState.QUEUED, reason, 0.0
+        ex.not_before = utcnow() + timedelta(seconds=backoff)
+        self._active = None if self._active == record.operation.id else self._active
+        self._queue.push(record.operation, not_before=ex.not_before, sequence=ex.sequence)
+        meta = {"reason": reason, "requeued": True, "attempts": ex.attempts, "retry_in_seconds": backoff, **metadata}
+        if self.failure_retry:
+            meta["max_attempts"] = self.failure_retry.max_attempts
+        return self._event(EventType.OPERATION_FAILED, record.operation.id, meta)
+
+    def _finish(self, record: OperationRecord, event_type: EventType, metadata: dict[str, Any]) -> DispatchEvent:
+        """Common tail of every move into a terminal state (lock held)."""
+        op_id = record.operation.id
+        if self._active == op_id:
+            self._active = None
+        self._history.append(op_id)
+        return self._event(event_type, op_id, {k: v for k, v in metadata.items() if v is not None})
+
+    def _active_record(self, operation_id: str | None, verb: str) -> OperationRecord:
+        if operation_id is None:
+            if self._active is None:
+                raise InvalidStateError(f"cannot {verb} the current operation: none is active")
+            operation_id = self._active
+        record = self._require(operation_id)
+        if not record.execution.state.is_active:
+            raise InvalidStateError(
+                f"cannot {verb} operation {operation_id!r}: it is {record.execution.state.value}, not RUNNING or PAUSED",
+                operation_id=operation_id,
+                state=record.execution.state.value,
+            )
+        return record
+
+    # ------------------------------------------------------- handshaken control
+
+    async def cancel(self, operation_id: str, reason: str | None = None) -> OperationRecord:
+        """Cancel a queued or active operation once the business logic approves.
+
+        Raises DeniedError (with the reason) when it does not,
+        InvalidStateError when the operation already ended.
+        """
+        return await self._on_own_loop(self._cancel, operation_id, reason)
+
+    async def pause_operation(self, operation_id: str, reason: str | None = None) -> OperationRecord:
+        """Pause the RUNNING operation once approved; the runner keeps its progress."""
+        return await self._on_own_loop(self._pause_or_resume, operation_id, reason, True)
+
+    async def resume_operation(self, operation_id: str, reason: str | None = None) -> OperationRecord:
+        """Resume the PAUSED operation once approved."""
+        return await self._on_own_loop(self._pause_or_resume, operation_id, reason, False)
+
+    async def _cancel(self, operation_id: str, reason: str | None) -> OperationRecord:
+        with self._lock:
+            record = self._require(operation_id)
+            if record.execution.state.is_terminal:
+                raise InvalidStateError(
+                    f"cannot cancel operation {operation_id!r}: it is already {record.execution.state.value}",
+                    operation_id=operation_id,
+                    state=record.execution.state.value,
+                )
+        decision = await self._handshake(record, EventType.OPERATION_CANCEL_REQUESTED, EventType.OPERATION_CANCEL_DENIED, reason)
+        was_active = record.execution.state.is_active
+        if was_active:
+            await self._tell_runner(record, "cancel", EventType.OPERATION_CANCEL_DENIED)
+        with self._lock:
+            ex = record.execution
+            if ex.state.is_terminal:
+                raise InvalidStateError(
+                    f"operation {operation_id!r} became {ex.state.value} while its cancel was being decided",
+                    operation_id=operation_id,
+                )
+            if operation_id in self._queue:
+                self._queue.remove(operation_id)
+            ex.state, ex.finished_at = OperationState.CANCELLED, utcnow()
+            ex.termination_reason = reason or decision.reason or "cancelled"
+            events = [
+                self._finish(record, EventType.OPERATION_CANCELLED, {"reason": ex.termination_reason, "was_active": was_active})
+            ]
+            self._persist(executions=[ex], events=events)
+        self._publish(events)
+        self._kick()
+        return record.model_copy()
+
+    async def _pause_or_resume(self, operation_id: str, reason: str | None, pause: bool) -> OperationRecord:
+        want, verb = (OperationState.RUNNING, "pause") if pause else (OperationState.PAUSED, "resume")
+        with self._lock:
+            record = self._require(operation_id)
+            if record.execution.state is not want:
+                raise InvalidStateError(
+                    f"cannot {verb} operation {operation_id!r}: it is {record.execution.state.value}, not {want.value}",
+                    operation_id=operation_id,
+                    state=record.execution.state.value,
+                )
+        if pause:
+            requested, denied, done = EventType.OPERATION_PAUSE_REQUESTED, EventType.OPERATION_PAUSE_DENIED, EventType.OPERATION_PAUSED
+        else:
+            requested, denied, done = EventType.OPERATION_RESUME_REQUESTED, EventType.OPERATION_RESUME_DENIED, EventType.OPERATION_RESUMED
+        await self._handshake(record, requested, denied, reason)
+        await self._tell_runner(record, verb, denied)
+        with self._lock:
+            ex = record.execution
+            if ex.state is not want:
+                raise InvalidStateError(
+                    f"operation {operation_id!r} became {ex.state.value} while its {verb} was being decided",
+                    operation_id=operation_id,
+                )
+            ex.state = OperationState.PAUSED if pause else OperationState.RUNNING
+            events = [self._event(done, operation_id, {"reason": reason, "progress": ex.progress})]
+            self._persist(executions=[ex], events=events)
+        self._publish(events)
+        self._kick()
+        return record.model_copy()
+
+    async def _handshake(
+        self, record: OperationRecord, requested: EventType, denied: EventType, reason: str | None
+    ) -> Decision:
+        """Ask; on denial emit ``denied`` and raise DeniedError. One request per operation at a time."""
+        op_id = record.operation.id
+        with self._lock:
+            if op_id in self._pending_requests:
+                raise InvalidStateError(
+                    f"operation {op_id!r} already has a {self._pending_requests[op_id].value} being decided",
+                    operation_id=op_id,
+                )
+            self._pending_requests[op_id] = requested
+            request = self._event(requested, op_id, {"reason": reason, "state": record.execution.state.value})
+            self._persist(events=[request])
+        self._publish([request])
+        try:
+            decision = await self._ask(request)
+        finally:
+            with self._lock:
+                self._pending_requests.pop(op_id, None)
+        if not decision.approved:
+            self._deny(record, denied, decision)
+        return decision
+
+    async def _ask(self, request: DispatchEvent) -> Decision:
+        return await ask(
+            self._on_request,
+            request,
+            timeout=self.request_timeout,
+            default=self.default_decision,
+            sync_in_thread=self.sync_callbacks_in_thread,
+        )
+
+    def _deny(self, record: OperationRecord, denied: EventType, decision: Decision) -> None:
+        with self._lock:
+            event = self._event(denied, record.operation.id, {"reason": decision.reason, "data": decision.data})
+            self._persist(events=[event])
+        self._publish([event])
+        raise DeniedError(
+            f"{denied.value.removeprefix('OPERATION_').replace('_', ' ').lower()} for {record.operation.id!r}: {decision.reason}",
+            reason=decision.reason,
+            data=decision.data,
+        )
+
+    async def _tell_runner(self, record: OperationRecord, verb: str, denied: EventType) -> None:
+        try:
+            await getattr(self._runner, verb)(record.operation)
+        except Exception as exc:
+            self._deny(record, denied, Decision(approved=False, reason=f"executor could not {verb}: {exc}", data={"executor": True}))
+
+    async def _on_own_loop(self, method: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run a handshake on the dispatcher's loop, whichever loop awaits it."""
+        loop = self._loop
+        if loop is None or not self._running or asyncio.get_running_loop() is loop:
+            return await method(*args)
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(method(*args), loop))
+
+    # ------------------------------------------------------- dispatcher control
+
+    def pause(self, reason: str | None = None) -> DispatcherSnapshot:
+        """Stop starting operations; the active one carries on."""
+        with self._lock:
+            if self._paused:
+                raise InvalidStateError("the dispatcher is already paused", paused_reason=self._paused_reason)
+            events = [self._set_paused(reason or "paused by request", automatic=False)]
+        self._publish(events)
+        self._kick()
+        return self.snapshot()
+
+    def resume(self) -> DispatcherSnapshot:
+        """Start dispatching again; clears the denial counter and cooldown."""
+        with self._lock:
+            if not self._paused:
+                raise InvalidStateError("the dispatcher is not paused")
+            self._paused, self._paused_reason = False, None
+            self._consecutive_denials, self._cooldown_until = 0, None
+            events = [self._event(EventType.OPERATION_DISPATCHER_RESUMED, None, {})]
+            self._persist(events=events, paused=(False, None))
+        self._publish(events)
+        self._kick()
+        return self.snapshot()
+
+    def _set_paused(self, reason: str, automatic: bool, **metadata: Any) -> DispatchEvent:
+        self._paused, self._paused_reason = True, reason
+        event = self._event(EventType.OPERATION_DISPATCHER_PAUSED, None, {"reason": reason, "automatic": automatic, **metadata})
+        self._persist(events=[event], paused=(True, reason))
+        return event
+
+    def request_stop(self) -> None:
+        """Ask ``run()`` to return; safe from any thread."""
+        self._stop_requested = True
+        self._kick()
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop ``run()`` is on, for ``asyncio.run_coroutine_threadsafe`` from other threads."""
+        return self._loop
+
+    def subscribe(self, callback: NotificationCallback) -> Callable[[], None]:
+        """Receive every event (sync or async callback); returns an unsubscribe function."""
+        return self._notifier.subscribe(callback)
+
+    # -------------------------------------------------------------------- loop
+
+    async def run(self) -> None:
+        """Dispatch until :meth:`request_stop`. Emits DISPATCHER_STARTED / STOPPED."""
+        if self._running:
+            raise InvalidStateError("the dispatcher is already running")
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._wake = asyncio.Event()
+        self._stop_requested = False
+        self._running = True
+        self._notifier.attach(self._loop)
+        self._emit(EventType.OPERATION_DISPATCHER_STARTED, None, {"queue_length": len(self._queue)})
+        try:
+            while not self._stop_requested:
+                operation, wait = self._next_step()
+                if operation is not None:
+                    await self._request_start(operation)
+                else:
+                    await self._sleep(wait)
+        finally:
+            self._running = False
+            self._emit(EventType.OPERATION_DISPATCHER_STOPPED, None, {"queue_length": len(self._queue)})
+            # Let sync subscribers see STOPPED before run() returns (a script may exit right after).
+            await self._loop.run_in_executor(None, self._notifier.flush, 2.0)
+            self._loop = self._wake = None
+            self._loop_thread = None
+
+    def _next_step(self) -> tuple[Operation | None, float | None]:
+        """The operation to request now, or how long to sleep (None: until woken)."""
+        assert self._wake is not None
+        self._wake.clear()
+        with self._lock:
+            if self._paused or self._active is not None:
+                return None, None
+            now = utcnow()
+            if self._cooldown_until is not None and self._cooldown_until > now:
+                return None, (self._cooldown_until - now).total_seconds()
+            operation = self._queue.peek(now)
+            if operation is not None:
+                return operation, 0.0
+            release = self._queue.next_release()
+            return None, None if release is None else max((release - now).total_seconds(), 0.0)
+
+    async def _sleep(self, seconds: float | None) -> None:
+        assert self._wake is not None and self._loop is not None
+        timer = self._loop.call_later(seconds, self._wake.set) if seconds is not None else None
+        await self._wake.wait()
+        if timer is not None:
+            timer.cancel()
+
+    async def _request_start(self, operation: Operation) -> None:
+        record = self._records[operation.id]
+        with self._lock:
+            meta = {"retry_count": record.execution.retry_count, "attempt": record.execution.attempts + 1}
+            request = self._event(EventType.OPERATION_START_REQUESTED, operation.id, meta)
+            self._persist(events=[request])
+        self._publish([request])
+        decision = await self._ask(request)
+        with self._lock:
+            ex = record.execution
+            if ex.state is not OperationState.QUEUED or operation.id not in self._queue:
+                return  # cancelled while the start was being decided
+            if decision.approved and (self._paused or self._stop_requested):
+                return  # paused or stopping meanwhile: ask again later
+            if not decision.approved:
+                events = self._start_denied(record, decision)
+            else:
+                self._queue.remove(operation.id)
+                self._queue.mark_started(operation.id)
+                self._active = operation.id
+                self._consecutive_denials = 0
+                ex.state, ex.started_at, ex.progress = OperationState.RUNNING, utcnow(), 0.0
+                ex.attempts += 1
+                ex.not_before = None
+                events = [self._event(EventType.OPERATION_STARTED, operation.id, {"attempt": ex.attempts, "data": decision.data or None})]
+                self._persist(executions=[ex], events=events)
+        self._publish(events)
+        if decision.approved:
+            await self._start_runner(record)
+
+    def _start_denied(self, record: OperationRecord, decision: Decision) -> list[DispatchEvent]:
+        policy = self.denial_policy
+        ex = record.execution
+        ex.retry_count += 1
+        self._consecutive_denials += 1
+        self._cooldown_until = utcnow() + timedelta(seconds=policy.cooldown_seconds)
+        events = [
+            self._event(
+                EventType.OPERATION_START_DENIED,
+                record.operation.id,
+                {
+                    "retry_count": ex.retry_count,
+                    "consecutive_denials": self._consecutive_denials,
+                    "max_retries": policy.max_retries,
+                    "cooldown_seconds": policy.cooldown_seconds,
+                    "reason": decision.reason,
+                    "data": decision.data,
+                },
+            )
+        ]
+        self._persist(executions=[ex], events=events)
+        if self._consecutive_denials >= policy.max_retries:
+            events.append(
+                self._set_paused(
+                    f"{self._consecutive_denials} start requests denied in a row; last reason: {decision.reason}",
+                    automatic=True,
+                    operation_id=record.operation.id,
+                )
+            )
+        return events
+
+    async def _start_runner(self, record: OperationRecord) -> None:
+        try:
+            await self._runner.start(record.operation)
+        except Exception as exc:
+            with self._lock:
+                if record.execution.state.is_active:
+                    events = [self._fail_locked(record, f"executor could not start: {exc}")]
+                    self._persist(executions=[record.execution], events=events)
+                else:
+                    events = []
+            self._publish(events)
+
+    def _kick(self) -> None:
+        """Wake the loop from any thread."""
+        loop, wake = self._loop, self._wake
+        if loop is None or wake is None:
+            return
+        if threading.get_ident() == self._loop_thread:
+            wake.set()
+        else:
+            try:
+                loop.call_soon_threadsafe(wake.set)
+            except RuntimeError:
+                pass  # loop closed while stopping
+
+    # ------------------------------------------------------------------ events
+
+    def _event(self, event_type: EventType, operation_id: str | None, metadata: dict[str, Any]) -> DispatchEvent:
+        """Create and record an event (lock held); publish it after releasing the lock."""
+        execution_id = self._records[operation_id].execution.execution_id if operation_id else None
+        event = DispatchEvent.model_construct(
+            id=f"{self._event_prefix}-{next(self._event_counter):09d}",
+            event_type=event_type,
+            resource_id=self.resource_id,
+            operation_id=operation_id,
+            execution_id=execution_id,
+            created_at=utcnow(),
+            metadata={k: v for k, v in metadata.items() if v is not None},
+        )
+        if operation_id is None:
+            self._dispatcher_events.append(event)
+        else:
+            self._op_events[operation_id].append(event)
+        return event
+
+    def _emit(self, event_type: EventType, operation_id: str | None, metadata: dict[str, Any]) -> None:
+        with self._lock:
+            event = self._event(event_type, operation_id, metadata)
+            self._persist(events=[event])
+        self._publish([event])
+
+    def _publish(self, events: list[DispatchEvent]) -> None:
+        for event in events:
+            self._notifier.publish(event)
+
+    def _persist(self, **changes: Any) -> None:
+        if self._store is not None:
+            self._store.write(**changes)
+
+    # ----------------------------------------------------------------- queries
+
+    def _require(self, operation_id: str) -> OperationRecord:
+        record = self._records.get(operation_id)
+        if record is None:
+            raise NotFoundError(operation_id)
+        return record
+
+    def get(self, operation_id: str) -> OperationRecord:
+        with self._lock:
+            return self._require(operation_id).model_copy(deep=True)
+
+    def current(self) -> OperationRecord | None:
+        """The RUNNING or PAUSED operation, if any."""
+        with self._lock:
+            return self._records[self._active].model_copy(deep=True) if self._active else None
+
+    def list_operations(self, state: OperationState | str | None = None) -> list[OperationRecord]:
+        """Operations in a useful order: the active one, the queue in dispatch
+        order, then finished ones newest first. ``state`` filters."""
+        if state is not None:
+            try:
+                state = OperationState(state)
+            except ValueError:
+                raise ValidationError(
+                    f"state must be one of {', '.join(s.value for s in OperationState)}; got {state!r}", field="state"
+                ) from None
+        with self._lock:
+            ids: list[str] = [self._active] if self._active else []
+            ids += [op.id for op in self._queue.ordered()]
+            ids += reversed(self._history)
+            return [
+                self._records[i].model_copy(deep=True)
+                for i in ids
+                if state is None or self._records[i].execution.state is state
+            ]
+
+    def history(self, limit: int = limits.HISTORY_LIMIT_DEFAULT) -> list[OperationRecord]:
+        """Finished operations, newest first."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= limits.HISTORY_LIMIT_MAX:
+            raise ValidationError(f"limit must be an integer within [1, {limits.HISTORY_LIMIT_MAX}]; got {limit!r}", field="limit")
+        with self._lock:
+            return [self._records[i].model_copy(deep=True) for i in self._history[: -limit - 1 : -1]]
+
+    def events(self, operation_id: str | None = None) -> list[DispatchEvent]:
+        """Events of one operation in order; without an id, the dispatcher's own events."""
+        with self._lock:
+            if operation_id is None:
+                return list(self._dispatcher_events)
+            self._require(operation_id)
+            return list(self._op_events[operation_id])
+
+    def waiting_for(self, operation_id: str) -> set[str]:
+        """Unmet dependencies of a queued operation."""
+        with self._lock:
+            self._require(operation_id)
+            return self._queue.waiting_for(operation_id)
+
+    def snapshot(self) -> DispatcherSnapshot:
+        with self._lock:
+            counts = Counter(r.execution.state for r in self._records.values())
+            status = (
+                DispatcherStatus.STOPPED
+                if not self._running
+                else DispatcherStatus.PAUSED if self._paused else DispatcherStatus.RUNNING
+            )
+            return DispatcherSnapshot(
+                resource_id=self.resource_id,
+                status=status,
+                running=self._running,
+                paused=self._paused,
+                paused_reason=self._paused_reason,
+                current_operation_id=self._active,
+                queue_length=len(self._queue),
+                counts={s: counts.get(s, 0) for s in OperationState},
+                consecutive_denials=self._consecutive_denials,
+                cooldown_until=self._cooldown_until,
+            )
+
+    # ---------------------------------------------------------------- recovery
+
+    def _recover(self, store: Store) -> None:
+        """Rebuild queue, executions, history and events from ``store``."""
+        state = store.load(self.resource_id)
+        interrupted: list[OperationRecord] = []
+        finished: list[OperationRecord] = []
+        for event in state.events:
+            if event.operation_id is None:
+                self._dispatcher_events.append(event)
+            else:
+                self._op_events.setdefault(event.operation_id, []).append(event)
+        last_sequence = -1
+        for record in state.records:
+            op, ex = record.operation, record.execution
+            self._records[op.id] = record
+            self._op_events.setdefault(op.id, [])
+            last_sequence = max(last_sequence, ex.sequence)
+            if ex.attempts:
+                self._queue.mark_started(op.id)
+            if ex.state is OperationState.COMPLETED:
+                self._queue.mark_completed(op.id)
+            if ex.state in TERMINAL_STATES:
+                finished.append(record)
+            elif ex.state.is_active:
+                interrupted.append(record)
+        for record in state.records:
+            if record.execution.state is OperationState.QUEUED:
+                self._queue.push(record.operation, not_before=record.execution.not_before, sequence=record.execution.sequence)
+        finished.sort(key=lambda r: (r.execution.finished_at or r.execution.queued_at, r.execution.sequence))
+        self._history = [r.operation.id for r in finished]
+        self._sequence = itertools.count(last_sequence + 1)
+        self._paused, self._paused_reason = state.paused, state.paused_reason
+        for record in interrupted:
+            self._recover_interrupted(record)
+
+    def _recover_interrupted(self, record: OperationRecord) -> None:
+        ex = record.execution
+        previous = ex.state.value
+        if self.on_interrupted == INTERRUPTED_FAIL:
+            ex.state, ex.termination_reason, ex.finished_at = OperationState.FAILED, "interrupted", utcnow()
+            event = self._finish(record, EventType.OPERATION_FAILED, {"reason": "interrupted", "interrupted": True, "requeued": False, "previous_state": previous})
+        else:
+            ex.state, ex.termination_reason, ex.progress = OperationState.QUEUED, "interrupted", 0.0
+            self._queue.push(record.operation, sequence=ex.sequence)
+            event = self._event(EventType.OPERATION_FAILED, record.operation.id, {"reason": "interrupted", "interrupted": True, "requeued": True, "previous_state": previous})
+        self._persist(executions=[ex], events=[event])
+        self._publish([event])

@@ -1,0 +1,45 @@
+"""Retry policies: what happens after a denied start and after a failure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._errors import ValidationError
+
+
+@dataclass(frozen=True)
+class DenialPolicy:
+    """A denied start is asked again after ``cooldown_seconds``; after
+    ``max_retries`` denials in a row the dispatcher pauses itself."""
+
+    cooldown_seconds: float = 1.0
+    max_retries: int = 5
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.cooldown_seconds <= 3600:
+            raise ValidationError("cooldown_seconds must be within [0, 3600]", field="cooldown_seconds")
+        if self.max_retries < 1:
+            raise ValidationError("max_retries must be at least 1", field="max_retries")
+
+
+@dataclass(frozen=True)
+class FailureRetryPolicy:
+    """Opt-in: a FAILED operation is queued again after an exponential
+    back-off, until it has been started ``max_attempts`` times."""
+
+    max_attempts: int = 3
+    initial_backoff_seconds: float = 1.0
+    multiplier: float = 2.0
+    max_backoff_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValidationError("max_attempts must be at least 1", field="max_attempts")
+        if self.initial_backoff_seconds < 0 or self.max_backoff_seconds < 0 or self.multiplier < 1:
+            raise ValidationError("back-off must be >= 0 and multiplier >= 1", field="initial_backoff_seconds")
+
+    def backoff(self, attempts: int) -> float | None:
+        """Seconds to wait after the ``attempts``-th start failed, or None when out of attempts."""
+        if attempts >= self.max_attempts:
+            return None
+        return min(self.initial_backoff_seconds * self.multiplier ** (attempts - 1), self.max_backoff_seconds)

@@ -1,0 +1,272 @@
+"""DispatchQueue: which operation may go next, in O(log n).
+
+Three places hold a queued operation, and each operation is in exactly one:
+
+* ``_pending``: a heap on the release gate (``release_date`` or a retry
+  back-off). The gate is a departure gate: once it has passed, the
+  operation competes on the sort rules like any other, so a released
+  operation never waits behind an unreleased one.
+* ``_ready``: a heap on the sort rules (default: priority descending, then
+  created_at ascending, then insertion order).
+* ``_blocked``: operations whose dependencies are not yet satisfied. They
+  move on to ``_pending``/``_ready`` when the last one is.
+
+Removal (cancel) is lazy: the id leaves ``_entries`` at once and the stale
+heap entry is dropped when it reaches the top, so no operation re-sorts the
+whole queue.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Iterator, NamedTuple
+
+from ._errors import InvalidStateError, ValidationError
+from ._models import DependencyType, Operation, utcnow
+
+_MISSING = float("inf")
+
+
+class SortRule(NamedTuple):
+    """Order released operations by ``field`` (an Operation attribute)."""
+
+    field: str
+    descending: bool = False
+
+
+DEFAULT_SORT_RULES: tuple[SortRule, ...] = (SortRule("priority", descending=True), SortRule("created_at"))
+SORTABLE_FIELDS = ("priority", "created_at", "release_date", "due_date", "planned_duration")
+
+
+def _key_builder(rules: tuple[SortRule, ...]) -> Callable[[Operation], tuple[Any, ...]]:
+    for rule in rules:
+        if rule.field not in SORTABLE_FIELDS:
+            raise ValidationError(f"cannot sort on {rule.field!r}; choose from {', '.join(SORTABLE_FIELDS)}", field="sort_rules")
+
+    def key(op: Operation) -> tuple[Any, ...]:
+        parts: list[Any] = []
+        for field, descending in rules:
+            value = getattr(op, field)
+            if value is None:
+                parts.append(_MISSING)  # unset values go last in either direction
+                continue
+            number = value.timestamp() if isinstance(value, datetime) else float(value)
+            parts.append(-number if descending else number)
+        return tuple(parts)
+
+    return key
+
+
+@dataclass
+class _Entry:
+    operation: Operation
+    gate: datetime | None  # release date or back-off end, whichever is later
+    sequence: int  # insertion order, the last tie-breaker
+    token: int  # unique per push: tells a live heap entry from a stale one
+    waiting_for: set[str]
+
+
+class DispatchQueue:
+    """Priority queue of operations for one resource, with gates and dependencies."""
+
+    def __init__(self, resource_id: str, sort_rules: tuple[SortRule, ...] | list[SortRule] | None = None) -> None:
+        self.resource_id = resource_id
+        self.sort_rules = tuple(SortRule(*r) for r in (sort_rules or DEFAULT_SORT_RULES))
+        self._key = _key_builder(self.sort_rules)
+        self._entries: dict[str, _Entry] = {}
+        self._pending: list[tuple[float, int, int, str]] = []
+        self._ready: list[tuple[tuple[Any, ...], int, int, str]] = []
+        self._in_ready: set[str] = set()
+        self._waiters: dict[str, list[tuple[str, DependencyType]]] = {}
+        self._started: set[str] = set()
+        self._completed: set[str] = set()
+        self._counter = itertools.count()
+        self._tokens = itertools.count()
+
+    # -- adding and removing -------------------------------------------------
+
+    def check(self, operation: Operation, known: Callable[[str], bool] | None = None) -> None:
+        """Raise ValidationError if ``operation`` cannot join this queue; change nothing."""
+        if operation.resource_id != self.resource_id:
+            raise ValidationError(
+                f"operation {operation.id!r} is for resource {operation.resource_id!r}, "
+                f"this queue serves {self.resource_id!r}",
+                field="resource_id",
+            )
+        if operation.id in self._entries:
+            raise InvalidStateError(f"operation {operation.id!r} is already queued", operation_id=operation.id)
+        is_known = known or self._knows
+        for dep in operation.dependencies:
+            if not is_known(dep.operation_id):
+                raise ValidationError(
+                    f"operation {operation.id!r} depends on unknown operation {dep.operation_id!r}",
+                    field="dependencies",
+                )
+
+    def _knows(self, operation_id: str) -> bool:
+        return operation_id in self._entries or operation_id in self._started or operation_id in self._completed
+
+    def add(self, operation: Operation, not_before: datetime | None = None, sequence: int | None = None) -> None:
+        """Queue ``operation``; ``not_before`` adds a gate on top of its release date."""
+        self.check(operation)
+        self.push(operation, not_before, sequence)
+
+    def push(self, operation: Operation, not_before: datetime | None = None, sequence: int | None = None) -> None:
+        """Queue an operation already checked by the caller (the dispatcher checks whole batches first)."""
+        gate = operation.release_date
+        if not_before is not None and (gate is None or not_before > gate):
+            gate = not_before
+        seq = next(self._counter) if sequence is None else sequence
+        waiting = {
+            dep.operation_id
+            for dep in operation.dependencies
+            if not self._dependency_met(dep.operation_id, dep.type)
+        }
+        entry = _Entry(operation, gate, seq, next(self._tokens), waiting)
+        self._entries[operation.id] = entry
+        if waiting:
+            for dep in operation.dependencies:
+                if dep.operation_id in waiting:
+                    self._waiters.setdefault(dep.operation_id, []).append((operation.id, dep.type))
+        else:
+            self._schedule(entry)
+
+    def remove(self, operation_id: str) -> Operation:
+        """Take an operation out wherever it waits (lazy for the heaps)."""
+        entry = self._entries.pop(operation_id, None)
+        if entry is None:
+            raise InvalidStateError(f"operation {operation_id!r} is not queued", operation_id=operation_id)
+        self._in_ready.discard(operation_id)
+        return entry.operation
+
+    # -- what goes next ---------------------------------------------------------
+
+    def peek(self, now: datetime | None = None) -> Operation | None:
+        """The operation that would go next at ``now``, without removing it."""
+        self._release(now or utcnow())
+        ready = self._ready
+        while ready:
+            _, _, token, op_id = ready[0]
+            entry = self._entries.get(op_id)
+            if entry is not None and entry.token == token:
+                return entry.operation
+            heapq.heappop(ready)
+        return None
+
+    def pop(self, now: datetime | None = None) -> Operation | None:
+        op = self.peek(now)
+        if op is not None:
+            heapq.heappop(self._ready)
+            self._in_ready.discard(op.id)
+            del self._entries[op.id]
+        return op
+
+    def next_release(self) -> datetime | None:
+        """When the earliest gated operation opens, or None if none is gated."""
+        pending = self._pending
+        while pending:
+            _, _, token, op_id = pending[0]
+            entry = self._entries.get(op_id)
+            if entry is not None and entry.token == token and op_id not in self._in_ready:
+                return entry.gate
+            heapq.heappop(pending)
+        return None
+
+    # -- dependency bookkeeping ---------------------------------------------------
+
+    def mark_started(self, operation_id: str) -> None:
+        """Record that ``operation_id`` started; start-to-start dependents may go."""
+        self._started.add(operation_id)
+        self._satisfy(operation_id, completed=False)
+
+    def mark_completed(self, operation_id: str) -> None:
+        """Record that ``operation_id`` completed; every dependent may go."""
+        self._started.add(operation_id)
+        self._completed.add(operation_id)
+        self._satisfy(operation_id, completed=True)
+
+    def waiting_for(self, operation_id: str) -> set[str]:
+        """Ids of the unmet dependencies of a queued operation."""
+        entry = self._entries.get(operation_id)
+        return set(entry.waiting_for) if entry else set()
+
+    # -- inspection -------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, operation_id: object) -> bool:
+        return operation_id in self._entries
+
+    def __iter__(self) -> Iterator[Operation]:
+        return iter(self.ordered())
+
+    def ordered(self, now: datetime | None = None) -> list[Operation]:
+        """Every queued operation in dispatch order (O(n log n); for listing, not for dispatching).
+
+        Released operations first by the sort rules, then gated ones by gate,
+        then those still waiting for dependencies.
+        """
+        self._release(now or utcnow())
+        ready, gated, blocked = [], [], []
+        for op_id, entry in self._entries.items():
+            if entry.waiting_for:
+                blocked.append((entry.sequence, entry.operation))
+            elif op_id in self._in_ready:
+                ready.append((self._key(entry.operation), entry.sequence, entry.operation))
+            else:
+                gated.append((entry.gate.timestamp() if entry.gate else 0.0, entry.sequence, entry.operation))
+        return [t[-1] for t in sorted(ready, key=lambda t: t[:2])] + [
+            t[-1] for t in sorted(gated, key=lambda t: t[:2])
+        ] + [t[-1] for t in sorted(blocked, key=lambda t: t[0])]
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _dependency_met(self, operation_id: str, kind: DependencyType) -> bool:
+        if kind is DependencyType.START_TO_START:
+            return operation_id in self._started
+        return operation_id in self._completed
+
+    def _schedule(self, entry: _Entry) -> None:
+        if entry.gate is None:
+            self._make_ready(entry)
+        else:
+            heapq.heappush(self._pending, (entry.gate.timestamp(), entry.sequence, entry.token, entry.operation.id))
+
+    def _make_ready(self, entry: _Entry) -> None:
+        heapq.heappush(self._ready, (self._key(entry.operation), entry.sequence, entry.token, entry.operation.id))
+        self._in_ready.add(entry.operation.id)
+
+    def _release(self, now: datetime) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        limit = now.timestamp()
+        while pending and pending[0][0] <= limit:
+            _, _, token, op_id = heapq.heappop(pending)
+            entry = self._entries.get(op_id)
+            if entry is not None and entry.token == token and op_id not in self._in_ready:
+                self._make_ready(entry)
+
+    def _satisfy(self, operation_id: str, completed: bool) -> None:
+        waiters = self._waiters.get(operation_id)
+        if not waiters:
+            return
+        still = []
+        for op_id, kind in waiters:
+            entry = self._entries.get(op_id)
+            if entry is None:
+                continue
+            if kind is DependencyType.FINISH_TO_START and not completed:
+                still.append((op_id, kind))
+                continue
+            entry.waiting_for.discard(operation_id)
+            if not entry.waiting_for:
+                self._schedule(entry)
+        if still:
+            self._waiters[operation_id] = still
+        else:
+            del self._waiters[operation_id]
