@@ -247,6 +247,7 @@ step_colcon_build() {
     --build-base "$BUILD_BASE" \
     --install-base "$INSTALL_BASE" \
     --symlink-install \
+    --continue-on-error \
     --event-handlers console_cohesion+ summary+ status- \
     --cmake-args \
       "-DPython3_EXECUTABLE=$VPY" \
