@@ -1,0 +1,23 @@
+"""HTTP doors onto an OperationDispatcher (needs the ``api`` extra).
+
+:func:`create_app` builds the FastAPI app (REST + Swagger at ``/docs``, SSE at
+``/events``, the dashboard at ``/``, MCP at ``/mcp``); :func:`serve` runs
+it with uvicorn on the current loop. See ``docs/doors.md``.
+"""
+
+from ._app import create_app
+from ._errors import ErrorBody, ErrorResponse
+from ._lifecycle import DispatcherLifecycle
+from ._security import InsecureBindError
+from ._serve import TOKEN_ENV, build_server, serve
+
+__all__ = [
+    "DispatcherLifecycle",
+    "ErrorBody",
+    "ErrorResponse",
+    "InsecureBindError",
+    "TOKEN_ENV",
+    "build_server",
+    "create_app",
+    "serve",
+]

@@ -1,0 +1,132 @@
+"""Live events over Server-Sent Events: ``GET /events``.
+
+The dispatcher publishes from its notifier thread; the hub hops each event
+onto the serving loop with ``call_soon_threadsafe`` and fans it out to one
+bounded queue per client. A client that cannot keep up is disconnected
+(and reconnects) instead of growing memory. Progress has no event, so the
+stream also pushes a ``state`` message (snapshot + current operation) every
+``state_interval`` seconds.
+
+Messages::
+
+    event: dispatch   data: <DispatchEvent>         (recent backlog first, then live)
+    event: state      data: {"dispatcher": <DispatcherSnapshot>, "current": <OperationRecord|null>}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+from typing import AsyncIterator, Callable
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from .._dispatcher import OperationDispatcher
+from .._models import DispatchEvent
+
+_CLOSED = object()
+
+
+class EventHub:
+    """Fans dispatcher events out to SSE clients on the serving loop."""
+
+    def __init__(self, dispatcher: OperationDispatcher, backlog: int = 200, client_buffer: int = 2000) -> None:
+        self.dispatcher = dispatcher
+        self._backlog: collections.deque[DispatchEvent] = collections.deque(maxlen=backlog)
+        self._client_buffer = client_buffer
+        self._clients: set[asyncio.Queue[object]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def open(self) -> None:
+        """Subscribe; call on the serving loop."""
+        self._loop = asyncio.get_running_loop()
+        self._unsubscribe = self.dispatcher.subscribe(self._on_event)
+
+    def close(self) -> None:
+        """Unsubscribe and end every stream (on shutdown, so the server need not wait for them)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        for queue in self._clients:
+            _drop_oldest_then_put(queue, _CLOSED)
+        self._loop = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._loop is not None
+
+    def _on_event(self, event: DispatchEvent) -> None:
+        """Runs on the notifier's thread."""
+        loop = self._loop
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(self._fan_out, event)
+            except RuntimeError:
+                pass  # serving loop closed during shutdown
+
+    def _fan_out(self, event: DispatchEvent) -> None:
+        self._backlog.append(event)
+        for queue in list(self._clients):
+            if queue.full():
+                self._clients.discard(queue)
+                _drop_oldest_then_put(queue, _CLOSED)
+            else:
+                queue.put_nowait(event)
+
+    async def messages(self, state_interval: float) -> AsyncIterator[str]:
+        """SSE text for one client: backlog, then live events and periodic state, until closed."""
+        queue: asyncio.Queue[object] = asyncio.Queue(self._client_buffer)
+        backlog = list(self._backlog)
+        self._clients.add(queue)
+        try:
+            yield "retry: 2000\n\n"
+            yield self._state_message()
+            for event in backlog:
+                yield _dispatch_message(event)
+            while self.is_open:
+                try:
+                    item = await asyncio.wait_for(queue.get(), state_interval)
+                except asyncio.TimeoutError:
+                    yield self._state_message()
+                    continue
+                if item is _CLOSED:
+                    return
+                assert isinstance(item, DispatchEvent)
+                yield _dispatch_message(item)
+        finally:
+            self._clients.discard(queue)
+
+    def _state_message(self) -> str:
+        current = self.dispatcher.current()
+        data = {
+            "dispatcher": self.dispatcher.snapshot().model_dump(mode="json"),
+            "current": current.model_dump(mode="json") if current else None,
+        }
+        return f"event: state\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def _dispatch_message(event: DispatchEvent) -> str:
+    return f"event: dispatch\nid: {event.id}\ndata: {event.model_dump_json()}\n\n"
+
+
+def _drop_oldest_then_put(queue: asyncio.Queue[object], item: object) -> None:
+    if queue.full():
+        queue.get_nowait()
+    queue.put_nowait(item)
+
+
+router = APIRouter()
+
+
+@router.get("/events", include_in_schema=False)
+async def stream_events(request: Request) -> StreamingResponse:
+    """Server-Sent Events: every DispatchEvent live, plus the dispatcher state every second."""
+    hub: EventHub = request.app.state.event_hub
+    return StreamingResponse(
+        hub.messages(request.app.state.state_interval),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,184 @@
+"""The MCP door: tools and resources over one dispatcher, for AI agents.
+
+Built on the official ``mcp`` SDK (``MCPServer``, formerly FastMCP). Every
+tool calls the same core method as the REST door, so an agent is bound by
+the same validation and handshakes: a cancel, pause or resume the business
+logic denies comes back as a tool error whose text is the core's error
+JSON, reason included, ``{"error": {"code": "DENIED", "message", "details": {"reason", "data"}}}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Annotated, Any, Iterator, Optional
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
+from mcp_types import ToolAnnotations
+from pydantic import Field
+
+from .. import _limits as limits
+from .._dispatcher import OperationDispatcher
+from .._errors import DispatcherError, NotFoundError
+from .._models import AddResult, DispatcherSnapshot, DispatchEvent, OperationRecord, OperationState
+from ..api._lifecycle import DispatcherLifecycle
+
+INSTRUCTIONS = """\
+Operations for one resource (robot, machine, workstation) wait in a priority queue;
+the dispatcher asks external business logic before it starts, cancels, pauses or
+resumes one. Add operations with add_operations, watch them with list_operations,
+get_operation and get_operation_events (OPERATION_START_DENIED events carry the
+business logic's reason). A refused request returns an error whose JSON names the
+code (VALIDATION, NOT_FOUND, INVALID_STATE, DENIED) and, for DENIED, the reason.
+Resources: dispatcher://state and dispatcher://queue."""
+
+_READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True)
+_ADD = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True)
+_CONTROL = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
+_CANCEL = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False)
+
+Reason = Annotated[Optional[str], Field(default=None, max_length=limits.MAX_STRING_LENGTH, description="Why; shown to the business logic.")]
+OperationId = Annotated[str, Field(min_length=1, max_length=limits.MAX_ID_LENGTH)]
+
+
+@contextlib.contextmanager
+def _as_tool_error() -> Iterator[None]:
+    """A core refusal becomes a tool error the agent can read, with the core's code and reason."""
+    try:
+        yield
+    except DispatcherError as exc:
+        raise ToolError(json.dumps({"error": exc.to_dict()}, default=str)) from exc
+
+
+def create_mcp_server(dispatcher: OperationDispatcher, lifecycle: DispatcherLifecycle | None = None) -> MCPServer:
+    """An MCP server over ``dispatcher``; ``lifecycle`` starts and stops its loop (one is made if not given)."""
+    lifecycle = lifecycle or DispatcherLifecycle(dispatcher)
+    server: MCPServer = MCPServer(name="operation_dispatcher", instructions=INSTRUCTIONS, log_level="WARNING")
+
+    @server.tool(annotations=_READ)
+    def list_operations(state: Optional[OperationState] = None) -> list[OperationRecord]:
+        """Operations: the active one, the queue in dispatch order, then finished ones newest first; optionally only one state."""
+        with _as_tool_error():
+            return dispatcher.list_operations(state)
+
+    @server.tool(annotations=_READ)
+    def get_operation(operation_id: OperationId) -> OperationRecord:
+        """One operation and its execution (state, progress, retries, times)."""
+        with _as_tool_error():
+            return dispatcher.get(operation_id)
+
+    @server.tool(annotations=_READ)
+    def get_current_operation() -> Optional[OperationRecord]:
+        """The RUNNING or PAUSED operation, or null."""
+        return dispatcher.current()
+
+    @server.tool(annotations=_READ)
+    def get_history(limit: Annotated[int, Field(ge=1, le=limits.HISTORY_LIMIT_MAX)] = limits.HISTORY_LIMIT_DEFAULT) -> list[OperationRecord]:
+        """Finished operations (COMPLETED, FAILED, CANCELLED), newest first."""
+        with _as_tool_error():
+            return dispatcher.history(limit)
+
+    @server.tool(annotations=_READ)
+    def get_operation_events(operation_id: OperationId) -> list[DispatchEvent]:
+        """The operation's lifecycle events in order, with reasons for denials and failures."""
+        with _as_tool_error():
+            return dispatcher.events(operation_id)
+
+    @server.tool(annotations=_ADD)
+    def add_operations(
+        operations: Annotated[
+            list[dict[str, Any]],
+            Field(
+                min_length=1,
+                max_length=limits.MAX_OPERATIONS_PER_ADD,
+                description=(
+                    "Operations to queue, all or nothing. Fields: id (optional; letters, digits, ._:@-), "
+                    "payload (object), priority (int, higher first), release_date (ISO 8601, not before), "
+                    "planned_duration (seconds), due_date, dependencies ([{operation_id, type}]). "
+                    "resource_id defaults to this dispatcher's resource."
+                ),
+            ),
+        ],
+    ) -> list[AddResult]:
+        """Queue operations; an id already known is not added again (added=false)."""
+        with _as_tool_error():
+            return dispatcher.add([{"resource_id": dispatcher.resource_id, **op} for op in operations])
+
+    @server.tool(annotations=_CANCEL)
+    async def cancel_operation(operation_id: OperationId, reason: Reason = None) -> OperationRecord:
+        """Cancel a queued or active operation; the business logic may deny it (the error says why)."""
+        with _as_tool_error():
+            return await dispatcher.cancel(operation_id, reason)
+
+    @server.tool(annotations=_CONTROL)
+    async def pause_operation(operation_id: OperationId, reason: Reason = None) -> OperationRecord:
+        """Pause the RUNNING operation; the business logic may deny it (the error says why)."""
+        with _as_tool_error():
+            return await dispatcher.pause_operation(operation_id, reason)
+
+    @server.tool(annotations=_CONTROL)
+    async def resume_operation(operation_id: OperationId, reason: Reason = None) -> OperationRecord:
+        """Resume the PAUSED operation; the business logic may deny it (the error says why)."""
+        with _as_tool_error():
+            return await dispatcher.resume_operation(operation_id, reason)
+
+    @server.tool(annotations=_READ)
+    def get_dispatcher_state() -> DispatcherSnapshot:
+        """Status (STOPPED, RUNNING, PAUSED), pause reason, counts per state, queue length, current operation."""
+        return dispatcher.snapshot()
+
+    @server.tool(annotations=_CONTROL)
+    def pause_dispatcher(reason: Reason = None) -> DispatcherSnapshot:
+        """Stop starting new operations (the active one carries on)."""
+        with _as_tool_error():
+            return dispatcher.pause(reason)
+
+    @server.tool(annotations=_CONTROL)
+    def resume_dispatcher() -> DispatcherSnapshot:
+        """Start dispatching again after a pause (manual or after too many denials)."""
+        with _as_tool_error():
+            return dispatcher.resume()
+
+    @server.tool(annotations=_CONTROL)
+    async def start_dispatcher() -> DispatcherSnapshot:
+        """Run the dispatcher loop if it is not running."""
+        lifecycle.start()
+        return dispatcher.snapshot()
+
+    @server.tool(annotations=_CONTROL)
+    async def stop_dispatcher() -> DispatcherSnapshot:
+        """Stop the dispatcher loop; queued operations stay queued."""
+        await lifecycle.stop()
+        return dispatcher.snapshot()
+
+    @server.resource("dispatcher://state", mime_type="application/json")
+    def state_resource() -> str:
+        """The dispatcher's snapshot."""
+        return dispatcher.snapshot().model_dump_json()
+
+    @server.resource("dispatcher://queue", mime_type="application/json")
+    def queue_resource() -> str:
+        """Queued operations in dispatch order."""
+        queued = dispatcher.list_operations(OperationState.QUEUED)
+        return json.dumps([r.model_dump(mode="json") for r in queued])
+
+    @server.resource("dispatcher://operations/{operation_id}", mime_type="application/json")
+    def operation_resource(operation_id: str) -> str:
+        """One operation and its execution."""
+        try:
+            return dispatcher.get(operation_id).model_dump_json()
+        except NotFoundError as exc:
+            raise ResourceNotFoundError(exc.message) from exc
+
+    return server
+
+
+async def run_stdio(dispatcher: OperationDispatcher) -> None:
+    """Serve MCP over stdin/stdout, running the dispatcher loop alongside until stdin closes."""
+    lifecycle = DispatcherLifecycle(dispatcher)
+    lifecycle.start()
+    try:
+        await create_mcp_server(dispatcher, lifecycle).run_stdio_async()
+    finally:
+        await lifecycle.stop()
