@@ -63,7 +63,7 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         hub.open()
         if run_dispatcher:
-            lifecycle.start()
+            await lifecycle.start()
         async with contextlib.AsyncExitStack() as stack:
             if mcp_server is not None:
                 await stack.enter_async_context(mcp_server.session_manager.run())

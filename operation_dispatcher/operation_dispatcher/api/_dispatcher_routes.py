@@ -34,7 +34,7 @@ def state(request: Request) -> DispatcherSnapshot:
 @router.post("/start", response_model=DispatcherSnapshot)
 async def start(request: Request) -> DispatcherSnapshot:
     """Run the dispatcher loop if it is not running (idempotent)."""
-    _lifecycle(request).start()
+    await _lifecycle(request).start()
     return _dispatcher(request).snapshot()
 
 

@@ -57,10 +57,14 @@ def error_json(status: int, code: str, message: str, headers: dict[str, str] | N
     return JSONResponse({"error": {"code": code, "message": message, "details": details}}, status_code=status, headers=headers)
 
 
-def _field_name(loc: tuple[Any, ...]) -> str:
-    """FastAPI's error location as the core names fields: ``operations[0].priority``, ``limit``."""
+def _field_name(loc: tuple[Any, ...], body_name: str | None) -> str:
+    """FastAPI's error location as the core names fields: ``operations[0].priority``, ``limit``, ``reason``.
+
+    A list body (``POST /operations/add``) is named after its parameter, as
+    the core names the batch; an object body's fields stand on their own.
+    """
     where, *rest = loc
-    path = "operations" if where == "body" else ""
+    path = body_name if where == "body" and body_name and (not rest or isinstance(rest[0], int)) else ""
     for part in rest:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path
@@ -72,11 +76,12 @@ async def _on_dispatcher_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": body}, status_code=STATUS_BY_CODE.get(exc.code, 500))
 
 
-async def _on_request_validation(_: Request, exc: Exception) -> JSONResponse:
+async def _on_request_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     first = errors[0]
-    field = _field_name(tuple(first["loc"]))
+    body_field = getattr(request.scope.get("route"), "body_field", None)
+    field = _field_name(tuple(first["loc"]), getattr(body_field, "name", None))
     message = str(first["msg"]).removeprefix("Value error, ")
     return error_json(422, "VALIDATION", f"{field}: {message}" if field else message, field=field or None, errors=len(errors))
 

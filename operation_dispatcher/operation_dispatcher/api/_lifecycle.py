@@ -29,12 +29,13 @@ class DispatcherLifecycle:
         """True while ``run()`` is a task started here."""
         return self._task is not None and not self._task.done()
 
-    def start(self) -> None:
-        """Run the dispatcher on the current loop unless it already runs somewhere."""
+    async def start(self) -> None:
+        """Run the dispatcher on the current loop unless it already runs somewhere; return once it runs."""
         if self.dispatcher.running or self.owns_loop:
             return
         self._task = asyncio.get_running_loop().create_task(self.dispatcher.run(), name="operation-dispatcher")
         self._task.add_done_callback(_log_crash)
+        await asyncio.sleep(0)  # run() marks itself running before its first await
 
     async def stop(self) -> None:
         """Ask ``run()`` to return and wait until it has (bounded by ``stop_timeout``)."""

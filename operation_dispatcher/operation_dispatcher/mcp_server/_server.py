@@ -143,7 +143,7 @@ def create_mcp_server(dispatcher: OperationDispatcher, lifecycle: DispatcherLife
     @server.tool(annotations=_CONTROL)
     async def start_dispatcher() -> DispatcherSnapshot:
         """Run the dispatcher loop if it is not running."""
-        lifecycle.start()
+        await lifecycle.start()
         return dispatcher.snapshot()
 
     @server.tool(annotations=_CONTROL)
@@ -177,7 +177,7 @@ def create_mcp_server(dispatcher: OperationDispatcher, lifecycle: DispatcherLife
 async def run_stdio(dispatcher: OperationDispatcher) -> None:
     """Serve MCP over stdin/stdout, running the dispatcher loop alongside until stdin closes."""
     lifecycle = DispatcherLifecycle(dispatcher)
-    lifecycle.start()
+    await lifecycle.start()
     try:
         await create_mcp_server(dispatcher, lifecycle).run_stdio_async()
     finally:
