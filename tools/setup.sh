@@ -219,8 +219,9 @@ EOF
 
 step_core() {
   if [[ -f operation_dispatcher/pyproject.toml || -f operation_dispatcher/setup.py ]]; then
-    # Extras that do not exist (yet) only give a pip warning.
-    pip_install -e "operation_dispatcher[dev,api,mcp,vis]"
+    # compat mode puts the project folder on sys.path, so the repository's
+    # operation_dispatcher/ folder cannot shadow the package as a namespace.
+    pip_install -e "operation_dispatcher[dev,api,mcp,vis]" --config-settings editable_mode=compat
   else
     log "operation_dispatcher/ has no pyproject.toml yet: skipped"
   fi

@@ -1,0 +1,9 @@
+"""Fixtures for the core tests."""
+
+import pytest
+from dispatcher_testing import EventRecorder
+
+
+@pytest.fixture
+def recorder() -> EventRecorder:
+    return EventRecorder()
