@@ -467,7 +467,6 @@ class OperationDispatcher:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._wake = asyncio.Event()
-        self._stop_requested = False
         self._running = True
         self._notifier.attach(self._loop)
         self._emit(EventType.OPERATION_DISPATCHER_STARTED, None, {"queue_length": len(self._queue)})
@@ -480,6 +479,7 @@ class OperationDispatcher:
                     await self._sleep(wait)
         finally:
             self._running = False
+            self._stop_requested = False  # a stop requested before run() started is honoured, then forgotten
             self._emit(EventType.OPERATION_DISPATCHER_STOPPED, None, {"queue_length": len(self._queue)})
             # Let sync subscribers see STOPPED before run() returns (a script may exit right after).
             await self._loop.run_in_executor(None, self._notifier.flush, 2.0)
