@@ -153,7 +153,8 @@ function renderQueue(queue) {
       el("td", {}, (op.payload && op.payload.task) || ""),
       el("td", {}, el("button", { "data-action": "op-cancel", "data-id": op.id }, "Cancel"))));
   $("queue").replaceChildren(...rows);
-  $("queue-more").textContent = queue.length > QUEUE_ROWS ? "… and " + (queue.length - QUEUE_ROWS) + " more queued" : "";
+  $("queue-more").textContent = !queue.length ? "The queue is empty."
+    : queue.length > QUEUE_ROWS ? "… and " + (queue.length - QUEUE_ROWS) + " more queued" : "";
 }
 
 function renderTimeline() {
