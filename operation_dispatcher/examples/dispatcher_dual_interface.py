@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import asyncio
 
-from _sim_runner import arg_parser, base_url, demo_dispatcher, demo_operations, keep_feeding
-
+from _sim_runner import (
+    arg_parser,
+    base_url,
+    demo_dispatcher,
+    demo_operations,
+    keep_feeding,
+)
 from operation_dispatcher.api import serve
 
 

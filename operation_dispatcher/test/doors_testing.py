@@ -11,13 +11,14 @@ import asyncio
 import socket
 import threading
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
+from operation_dispatcher.api import build_server
 
 from operation_dispatcher import Decision, DispatchEvent, EventType, OperationDispatcher
-from operation_dispatcher.api import build_server
 
 RESOURCE = "robot-1"
 TOKEN = "test-token-4f9c"
@@ -84,10 +85,10 @@ class LiveServer:
     def _run(self) -> None:
         try:
             asyncio.run(self.server.serve(sockets=[self._sock]))
-        except BaseException as exc:  # reported by start() / stop()
+        except (Exception, SystemExit) as exc:  # noqa: BLE001  (uvicorn exits on a failed startup; start() reports it)
             self.error = exc
 
-    def start(self) -> "LiveServer":
+    def start(self) -> LiveServer:
         self._thread.start()
         wait_until(lambda: self.server.started or self.error or not self._thread.is_alive(), 10, "uvicorn startup")
         if not self.server.started:

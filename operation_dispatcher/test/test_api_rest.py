@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import doors_testing
 import pytest
-from doors_testing import RESOURCE, make_dispatcher, op, start_server, wait_until  # noqa: F401
+from doors_testing import RESOURCE, op, wait_until
 
 from operation_dispatcher import OperationState
+
+start_server = doors_testing.start_server  # the fixture, shared by the door tests
 
 
 def error_of(response):  # type: ignore[no-untyped-def]

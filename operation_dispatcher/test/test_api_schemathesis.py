@@ -9,13 +9,12 @@ one the live server serves at ``/openapi.json``.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import schemathesis
 from doors_testing import LiveServer, make_dispatcher
 from hypothesis import HealthCheck, given, settings
-
 from operation_dispatcher.api import create_app
 
 MAX_EXAMPLES = 100

@@ -6,11 +6,14 @@ Screenshots go to ``test-artifacts/`` at the repository root.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
+import doors_testing
 import pytest
-from doors_testing import TOKEN, op, start_server, wait_until  # noqa: F401
+from doors_testing import TOKEN, op, wait_until
+
+start_server = doors_testing.start_server  # the fixture, shared by the door tests
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -29,7 +32,7 @@ pytestmark = [
 
 
 @pytest.fixture
-def page() -> Iterator["sync_api.Page"]:
+def page() -> Iterator[sync_api.Page]:
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 900})

@@ -6,14 +6,18 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+import doors_testing
 import httpx2
-from doors_testing import TOKEN, op, start_server  # noqa: F401
+from doors_testing import TOKEN, op
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+
+start_server = doors_testing.start_server  # the fixture, shared by the door tests
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "dispatcher_mcp.py"
 TOOLS = {
@@ -101,12 +105,14 @@ async def test_over_stdio_with_the_example_as_a_subprocess() -> None:
 
 async def test_over_streamable_http_with_a_token(start_server) -> None:  # type: ignore[no-untyped-def]
     live = start_server(token=TOKEN)
-    async with httpx2.AsyncClient(headers=live.headers, timeout=20) as http:
-        async with Client(streamable_http_client(f"{live.url}/mcp", http_client=http), read_timeout_seconds=20) as client:
-            await exercise(client)
-            stopped = structured(await client.call_tool("stop_dispatcher", {}))
-            assert stopped["status"] == "STOPPED" and not live.dispatcher.running
-            assert structured(await client.call_tool("start_dispatcher", {}))["running"]
+    async with (
+        httpx2.AsyncClient(headers=live.headers, timeout=20) as http,
+        Client(streamable_http_client(f"{live.url}/mcp", http_client=http), read_timeout_seconds=20) as client,
+    ):
+        await exercise(client)
+        stopped = structured(await client.call_tool("stop_dispatcher", {}))
+        assert stopped["status"] == "STOPPED" and not live.dispatcher.running
+        assert structured(await client.call_tool("start_dispatcher", {}))["running"]
 
 
 async def test_rest_and_mcp_share_one_dispatcher(start_server) -> None:  # type: ignore[no-untyped-def]

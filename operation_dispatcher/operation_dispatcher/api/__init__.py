@@ -12,11 +12,11 @@ from ._security import InsecureBindError
 from ._serve import TOKEN_ENV, build_server, serve
 
 __all__ = [
+    "TOKEN_ENV",
     "DispatcherLifecycle",
     "ErrorBody",
     "ErrorResponse",
     "InsecureBindError",
-    "TOKEN_ENV",
     "build_server",
     "create_app",
     "serve",

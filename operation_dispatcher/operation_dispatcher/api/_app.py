@@ -8,7 +8,7 @@ transport at ``/mcp`` all reach the same ``OperationDispatcher``.
 from __future__ import annotations
 
 import contextlib
-from typing import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from fastapi import FastAPI, Security
 from fastapi.middleware.cors import CORSMiddleware

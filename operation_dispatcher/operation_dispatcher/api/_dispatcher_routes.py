@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from fastapi import APIRouter, Request
 
 from .._dispatcher import OperationDispatcher
@@ -46,7 +44,7 @@ async def stop(request: Request) -> DispatcherSnapshot:
 
 
 @router.post("/pause", response_model=DispatcherSnapshot, responses=error_responses(409, 422))
-def pause(request: Request, body: Optional[ReasonBody] = None) -> DispatcherSnapshot:
+def pause(request: Request, body: ReasonBody | None = None) -> DispatcherSnapshot:
     """Stop starting operations; the active one carries on. 409 when already paused."""
     return _dispatcher(request).pause(body.reason if body else None)
 

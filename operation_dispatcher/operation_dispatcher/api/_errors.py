@@ -89,7 +89,7 @@ async def _on_request_validation(request: Request, exc: Exception) -> JSONRespon
 async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = CODE_BY_STATUS.get(exc.status_code, "HTTP_ERROR")
-    return error_json(exc.status_code, code, str(exc.detail), headers=exc.headers)
+    return error_json(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
 
 
 async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:

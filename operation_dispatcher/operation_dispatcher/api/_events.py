@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-from typing import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
@@ -89,7 +89,7 @@ class EventHub:
             while self.is_open:
                 try:
                     item = await asyncio.wait_for(queue.get(), state_interval)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     yield self._state_message()
                     continue
                 if item is _CLOSED:

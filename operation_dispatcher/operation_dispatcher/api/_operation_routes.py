@@ -7,14 +7,20 @@ resume the business logic denies answers 409 with its reason.
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query, Request, status
 from pydantic import BaseModel, Field
 
 from .. import _limits as limits
 from .._dispatcher import OperationDispatcher
-from .._models import AddResult, DispatchEvent, Operation, OperationRecord, OperationState
+from .._models import (
+    AddResult,
+    DispatchEvent,
+    Operation,
+    OperationRecord,
+    OperationState,
+)
 from ._errors import error_responses
 
 router = APIRouter(prefix="/operations", tags=["operations"])
@@ -25,7 +31,7 @@ OperationId = Annotated[str, Path(min_length=1, max_length=limits.MAX_ID_LENGTH,
 class ReasonBody(BaseModel):
     """Optional body of the handshake endpoints."""
 
-    reason: Optional[str] = Field(default=None, max_length=limits.MAX_STRING_LENGTH, description="Why; passed to the business logic.")
+    reason: str | None = Field(default=None, max_length=limits.MAX_STRING_LENGTH, description="Why; passed to the business logic.")
 
 
 def _dispatcher(request: Request) -> OperationDispatcher:
@@ -36,13 +42,13 @@ def _dispatcher(request: Request) -> OperationDispatcher:
 @router.get("", response_model=list[OperationRecord], responses=error_responses(422))
 def list_operations(
     request: Request,
-    state: Annotated[Optional[OperationState], Query(description="Only operations in this state.")] = None,
+    state: Annotated[OperationState | None, Query(description="Only operations in this state.")] = None,
 ) -> list[OperationRecord]:
     """All operations: the active one, the queue in dispatch order, then finished ones newest first."""
     return _dispatcher(request).list_operations(state)
 
 
-@router.get("/current", response_model=Optional[OperationRecord])
+@router.get("/current", response_model=OperationRecord | None)
 def current_operation(request: Request) -> OperationRecord | None:
     """The RUNNING or PAUSED operation, or null."""
     return _dispatcher(request).current()
@@ -92,18 +98,18 @@ _HANDSHAKE_ERRORS = error_responses(404, 409, 422)
 
 
 @router.post("/{operation_id}/cancel", response_model=OperationRecord, responses=_HANDSHAKE_ERRORS)
-async def cancel_operation(request: Request, operation_id: OperationId, body: Optional[ReasonBody] = None) -> OperationRecord:
+async def cancel_operation(request: Request, operation_id: OperationId, body: ReasonBody | None = None) -> OperationRecord:
     """Cancel a queued or active operation once the business logic approves."""
     return await _dispatcher(request).cancel(operation_id, body.reason if body else None)
 
 
 @router.post("/{operation_id}/pause", response_model=OperationRecord, responses=_HANDSHAKE_ERRORS)
-async def pause_operation(request: Request, operation_id: OperationId, body: Optional[ReasonBody] = None) -> OperationRecord:
+async def pause_operation(request: Request, operation_id: OperationId, body: ReasonBody | None = None) -> OperationRecord:
     """Pause the RUNNING operation once the business logic approves."""
     return await _dispatcher(request).pause_operation(operation_id, body.reason if body else None)
 
 
 @router.post("/{operation_id}/resume", response_model=OperationRecord, responses=_HANDSHAKE_ERRORS)
-async def resume_operation(request: Request, operation_id: OperationId, body: Optional[ReasonBody] = None) -> OperationRecord:
+async def resume_operation(request: Request, operation_id: OperationId, body: ReasonBody | None = None) -> OperationRecord:
     """Resume the PAUSED operation once the business logic approves."""
     return await _dispatcher(request).resume_operation(operation_id, body.reason if body else None)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Annotated, Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
@@ -21,7 +22,13 @@ from pydantic import Field
 from .. import _limits as limits
 from .._dispatcher import OperationDispatcher
 from .._errors import DispatcherError, NotFoundError
-from .._models import AddResult, DispatcherSnapshot, DispatchEvent, OperationRecord, OperationState
+from .._models import (
+    AddResult,
+    DispatcherSnapshot,
+    DispatchEvent,
+    OperationRecord,
+    OperationState,
+)
 from ..api._lifecycle import DispatcherLifecycle
 
 INSTRUCTIONS = """\
@@ -38,7 +45,7 @@ _ADD = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_
 _CONTROL = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
 _CANCEL = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False)
 
-Reason = Annotated[Optional[str], Field(default=None, max_length=limits.MAX_STRING_LENGTH, description="Why; shown to the business logic.")]
+Reason = Annotated[str | None, Field(default=None, max_length=limits.MAX_STRING_LENGTH, description="Why; shown to the business logic.")]
 OperationId = Annotated[str, Field(min_length=1, max_length=limits.MAX_ID_LENGTH)]
 
 
@@ -57,7 +64,7 @@ def create_mcp_server(dispatcher: OperationDispatcher, lifecycle: DispatcherLife
     server: MCPServer = MCPServer(name="operation_dispatcher", instructions=INSTRUCTIONS, log_level="WARNING")
 
     @server.tool(annotations=_READ)
-    def list_operations(state: Optional[OperationState] = None) -> list[OperationRecord]:
+    def list_operations(state: OperationState | None = None) -> list[OperationRecord]:
         """Operations: the active one, the queue in dispatch order, then finished ones newest first; optionally only one state."""
         with _as_tool_error():
             return dispatcher.list_operations(state)
@@ -69,7 +76,7 @@ def create_mcp_server(dispatcher: OperationDispatcher, lifecycle: DispatcherLife
             return dispatcher.get(operation_id)
 
     @server.tool(annotations=_READ)
-    def get_current_operation() -> Optional[OperationRecord]:
+    def get_current_operation() -> OperationRecord | None:
         """The RUNNING or PAUSED operation, or null."""
         return dispatcher.current()
 
