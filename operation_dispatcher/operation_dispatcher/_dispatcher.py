@@ -160,7 +160,8 @@ class OperationDispatcher:
             results, new = self._check_batch(batch)
             executions = []
             for op in new:
-                ex = OperationExecution(operation_id=op.id, sequence=next(self._sequence))
+                sequence = next(self._sequence)
+                ex = OperationExecution(operation_id=op.id, execution_id=f"{self._event_prefix}-x{sequence}", sequence=sequence)
                 self._records[op.id] = OperationRecord(operation=op, execution=ex)
                 self._op_events[op.id] = []
                 self._queue.push(op, sequence=ex.sequence)
@@ -209,7 +210,7 @@ class OperationDispatcher:
         with self._lock:
             record = self._active_record(operation_id, "complete")
             ex = record.execution
-            ex.state, ex.outcome, ex.progress, ex.finished_at = OperationState.COMPLETED, outcome, 1.0, utcnow()
+            ex.update(state=OperationState.COMPLETED, outcome=outcome, progress=1.0, finished_at=utcnow())
             self._queue.mark_completed(record.operation.id)
             events = [self._finish(record, EventType.OPERATION_COMPLETED, {"outcome": outcome})]
             self._persist(executions=[ex], events=events)
@@ -233,16 +234,15 @@ class OperationDispatcher:
             raise ValidationError("progress must be within [0, 1]", field="progress")
         with self._lock:
             record = self._active_record(operation_id, "report progress of")
-            record.execution.progress = progress
+            record.execution.update(progress=progress)
 
     def _fail_locked(self, record: OperationRecord, reason: str, **metadata: Any) -> DispatchEvent:
         ex = record.execution
         backoff = self.failure_retry.backoff(ex.attempts) if self.failure_retry else None
         if backoff is None:
-            ex.state, ex.termination_reason, ex.finished_at = OperationState.FAILED, reason, utcnow()
+            ex.update(state=OperationState.FAILED, termination_reason=reason, finished_at=utcnow())
             return self._finish(record, EventType.OPERATION_FAILED, {"reason": reason, "requeued": False, **metadata})
-        ex.state, ex.termination_reason, ex.progress = OperationState.QUEUED, reason, 0.0
-        ex.not_before = utcnow() + timedelta(seconds=backoff)
+        ex.update(state=OperationState.QUEUED, termination_reason=reason, progress=0.0, not_before=utcnow() + timedelta(seconds=backoff))
         self._active = None if self._active == record.operation.id else self._active
         self._queue.push(record.operation, not_before=ex.not_before, sequence=ex.sequence)
         meta = {"reason": reason, "requeued": True, "attempts": ex.attempts, "retry_in_seconds": backoff, **metadata}
@@ -312,8 +312,7 @@ class OperationDispatcher:
                 )
             if operation_id in self._queue:
                 self._queue.remove(operation_id)
-            ex.state, ex.finished_at = OperationState.CANCELLED, utcnow()
-            ex.termination_reason = reason or decision.reason or "cancelled"
+            ex.update(state=OperationState.CANCELLED, finished_at=utcnow(), termination_reason=reason or decision.reason or "cancelled")
             events = [
                 self._finish(record, EventType.OPERATION_CANCELLED, {"reason": ex.termination_reason, "was_active": was_active})
             ]
@@ -345,7 +344,7 @@ class OperationDispatcher:
                     f"operation {operation_id!r} became {ex.state.value} while its {verb} was being decided",
                     operation_id=operation_id,
                 )
-            ex.state = OperationState.PAUSED if pause else OperationState.RUNNING
+            ex.update(state=OperationState.PAUSED if pause else OperationState.RUNNING)
             events = [self._event(done, operation_id, {"reason": reason, "progress": ex.progress})]
             self._persist(executions=[ex], events=events)
         self._publish(events)
@@ -530,9 +529,7 @@ class OperationDispatcher:
                 self._queue.mark_started(operation.id)
                 self._active = operation.id
                 self._consecutive_denials = 0
-                ex.state, ex.started_at, ex.progress = OperationState.RUNNING, utcnow(), 0.0
-                ex.attempts += 1
-                ex.not_before = None
+                ex.update(state=OperationState.RUNNING, started_at=utcnow(), progress=0.0, attempts=ex.attempts + 1, not_before=None)
                 events = [self._event(EventType.OPERATION_STARTED, operation.id, {"attempt": ex.attempts, "data": decision.data or None})]
                 self._persist(executions=[ex], events=events)
         self._publish(events)
@@ -542,7 +539,7 @@ class OperationDispatcher:
     def _start_denied(self, record: OperationRecord, decision: Decision) -> list[DispatchEvent]:
         policy = self.denial_policy
         ex = record.execution
-        ex.retry_count += 1
+        ex.update(retry_count=ex.retry_count + 1)
         self._consecutive_denials += 1
         self._cooldown_until = utcnow() + timedelta(seconds=policy.cooldown_seconds)
         events = [
@@ -600,7 +597,7 @@ class OperationDispatcher:
     def _event(self, event_type: EventType, operation_id: str | None, metadata: dict[str, Any]) -> DispatchEvent:
         """Create and record an event (lock held); publish it after releasing the lock."""
         execution_id = self._records[operation_id].execution.execution_id if operation_id else None
-        event = DispatchEvent.model_construct(
+        event = DispatchEvent(
             id=f"{self._event_prefix}-{next(self._event_counter):09d}",
             event_type=event_type,
             resource_id=self.resource_id,
@@ -748,10 +745,10 @@ class OperationDispatcher:
         ex = record.execution
         previous = ex.state.value
         if self.on_interrupted == INTERRUPTED_FAIL:
-            ex.state, ex.termination_reason, ex.finished_at = OperationState.FAILED, "interrupted", utcnow()
+            ex.update(state=OperationState.FAILED, termination_reason="interrupted", finished_at=utcnow())
             event = self._finish(record, EventType.OPERATION_FAILED, {"reason": "interrupted", "interrupted": True, "requeued": False, "previous_state": previous})
         else:
-            ex.state, ex.termination_reason, ex.progress = OperationState.QUEUED, "interrupted", 0.0
+            ex.update(state=OperationState.QUEUED, termination_reason="interrupted", progress=0.0)
             self._queue.push(record.operation, sequence=ex.sequence)
             event = self._event(EventType.OPERATION_FAILED, record.operation.id, {"reason": "interrupted", "interrupted": True, "requeued": True, "previous_state": previous})
         self._persist(executions=[ex], events=[event])

@@ -16,8 +16,13 @@ Answer = Union[bool, None, Decision]
 RequestCallback = Callable[[DispatchEvent], Union[Answer, Awaitable[Answer]]]
 
 
+_APPROVED = Decision(approved=True)  # never mutated: the hot path of every approved start
+
+
 def normalize(answer: Any, default: bool) -> Decision:
     """True / False / None (the default applies) / Decision -> Decision."""
+    if answer is True:
+        return _APPROVED
     if isinstance(answer, Decision):
         return answer
     if answer is None:

@@ -111,6 +111,8 @@ class Dependency(BaseModel):
 
 
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
+RESERVED_IDS = frozenset({"add", "current", "history"})  # REST paths /operations/<these> mean something else
+_DATE_RANGE = f"UTC, within [{limits.EARLIEST_DATE.date()}, {limits.LATEST_DATE.date()})"
 
 
 class Operation(BaseModel):
@@ -123,20 +125,27 @@ class Operation(BaseModel):
         min_length=1,
         max_length=limits.MAX_ID_LENGTH,
         pattern=_ID_PATTERN,
-        description="Unique id; letters, digits and ._:@- (it appears in URLs).",
+        description="Unique id; letters, digits and ._:@- (it appears in URLs); not add, current or history.",
     )
     resource_id: str = Field(min_length=1, max_length=limits.MAX_ID_LENGTH)
     payload: dict[str, Any] = Field(
         default_factory=dict, description="Free-form JSON object for the executor (at most 64 KiB)."
     )
     priority: int = Field(default=0, ge=limits.PRIORITY_MIN, le=limits.PRIORITY_MAX, description="Higher first.")
-    release_date: datetime | None = Field(default=None, description="Not before this time (UTC).")
+    release_date: datetime | None = Field(default=None, description=f"Not before this time; {_DATE_RANGE}.")
     planned_duration: float | None = Field(
         default=None, ge=0, le=limits.MAX_DURATION_SECONDS, description="Expected duration in seconds."
     )
-    due_date: datetime | None = Field(default=None, description="Should be done by this time (UTC).")
+    due_date: datetime | None = Field(default=None, description=f"Should be done by this time; {_DATE_RANGE}.")
     dependencies: list[Dependency] = Field(default_factory=list, max_length=limits.MAX_DEPENDENCIES)
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, description=f"When it was created; {_DATE_RANGE}.")
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_IDS:
+            raise ValueError(f"id {value!r} is reserved (it names a REST path)")
+        return value
 
     @field_validator("release_date", "due_date", "created_at")
     @classmethod
@@ -190,6 +199,15 @@ class OperationExecution(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     sequence: int = Field(default=0, description="Insertion order, the last tie-breaker of the queue.")
+
+    def update(self, **changes: Any) -> None:
+        """Apply the dispatcher's own (trusted) changes in one step.
+
+        pydantic's per-attribute ``__setattr__`` was the largest single cost
+        of a dispatch cycle; the dispatcher only ever writes values it made.
+        """
+        self.__dict__.update(changes)
+        self.__pydantic_fields_set__.update(changes)
 
 
 class OperationRecord(BaseModel):

@@ -60,7 +60,7 @@ def _key_builder(rules: tuple[SortRule, ...]) -> Callable[[Operation], tuple[Any
     return key
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entry:
     operation: Operation
     gate: datetime | None  # release date or back-off end, whichever is later
@@ -78,7 +78,7 @@ class DispatchQueue:
         self._key = _key_builder(self.sort_rules)
         self._entries: dict[str, _Entry] = {}
         self._pending: list[tuple[float, int, int, str]] = []
-        self._ready: list[tuple[tuple[Any, ...], int, int, str]] = []
+        self._ready: list[tuple[Any, ...]] = []  # (*sort key, sequence, token, id): flat, to compare fast
         self._in_ready: set[str] = set()
         self._waiters: dict[str, list[tuple[str, DependencyType]]] = {}
         self._started: set[str] = set()
@@ -149,7 +149,7 @@ class DispatchQueue:
         self._release(now or utcnow())
         ready = self._ready
         while ready:
-            _, _, token, op_id = ready[0]
+            token, op_id = ready[0][-2:]
             entry = self._entries.get(op_id)
             if entry is not None and entry.token == token:
                 return entry.operation
@@ -237,7 +237,7 @@ class DispatchQueue:
             heapq.heappush(self._pending, (entry.gate.timestamp(), entry.sequence, entry.token, entry.operation.id))
 
     def _make_ready(self, entry: _Entry) -> None:
-        heapq.heappush(self._ready, (self._key(entry.operation), entry.sequence, entry.token, entry.operation.id))
+        heapq.heappush(self._ready, (*self._key(entry.operation), entry.sequence, entry.token, entry.operation.id))
         self._in_ready.add(entry.operation.id)
 
     def _release(self, now: datetime) -> None:

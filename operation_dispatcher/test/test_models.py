@@ -34,6 +34,7 @@ def test_naive_times_are_utc_and_aware_times_are_converted():
         ({"resource_id": "r", "planned_duration": -1}, "operations[0].planned_duration"),
         ({"resource_id": "r", "release_date": "3000-01-01T00:00:00Z"}, "operations[0].release_date"),
         ({"resource_id": "r", "id": "has space"}, "operations[0].id"),
+        ({"resource_id": "r", "id": "history"}, "operations[0].id"),
         ({"resource_id": "r", "id": "x" * (limits.MAX_ID_LENGTH + 1)}, "operations[0].id"),
         ({"resource_id": ""}, "operations[0].resource_id"),
         ({}, "operations[0].resource_id"),
