@@ -27,6 +27,7 @@ from ._notify import NotificationCallback
 from ._policies import DenialPolicy, FailureRetryPolicy
 from ._queue import DEFAULT_SORT_RULES, DispatchQueue, SortRule
 from ._runner import OperationRunner
+from ._sqlite_store import SQLiteStore
 from ._store import MemoryStore, Store, StoredState
 
 __version__ = "0.1.0"
@@ -59,6 +60,7 @@ __all__ = [
     "OperationRunner",
     "OperationState",
     "RequestCallback",
+    "SQLiteStore",
     "SortRule",
     "Store",
     "StoredState",
