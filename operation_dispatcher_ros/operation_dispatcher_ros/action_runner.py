@@ -1,0 +1,193 @@
+"""OperationRunner that drives a robot through the ``execute_operation`` action.
+
+- start: send the goal and return once the server accepted it (a rejected
+  goal or an absent server fails the start with a clear reason);
+- feedback: progress goes to ``dispatcher.report_progress``;
+- result: success completes the operation, anything else fails it with the
+  robot's message and error code;
+- cancel: cancel the goal and return only once the result arrived, i.e. the
+  robot has stopped, so OPERATION_CANCELLED always follows the stop;
+- pause / resume: the action has no pause, so the robot serves
+  ``<action>/pause`` and ``<action>/resume`` (std_srvs/Trigger); a robot
+  without them gets PAUSE_DENIED "executor could not pause: ...".
+
+Every wait is bounded by a configurable timeout. All methods run on the
+core's asyncio loop; action callbacks arrive on executor threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from action_msgs.msg import GoalStatus
+from action_msgs.srv import CancelGoal
+from operation_dispatcher import InvalidStateError, NotFoundError, Operation, OperationDispatcher, OperationRunner
+from operation_dispatcher_interfaces.action import ExecuteOperation
+from rclpy.action import ActionClient
+from rclpy.node import Node
+from std_srvs.srv import Trigger
+
+from .asyncio_bridge import await_rclpy_future, wait_ready
+from .conversions import operation_to_msg
+
+_STATUS_NAMES = {
+    GoalStatus.STATUS_SUCCEEDED: "succeeded",
+    GoalStatus.STATUS_CANCELED: "canceled",
+    GoalStatus.STATUS_ABORTED: "aborted",
+}
+
+
+@dataclass
+class ExecutorSettings:
+    action_name: str = "execute_operation"
+    pause_service: str = "execute_operation/pause"
+    resume_service: str = "execute_operation/resume"
+    server_timeout: float = 5.0
+    """How long a start waits for the action server to appear."""
+    goal_timeout: float = 5.0
+    """How long a start waits for the goal to be accepted or rejected."""
+    cancel_timeout: float = 10.0
+    """How long a cancel waits for the robot to stop (its result)."""
+    service_timeout: float = 2.0
+    """How long pause / resume wait for the robot's Trigger service and its answer."""
+
+
+class ActionOperationRunner(OperationRunner):
+    def __init__(self, node: Node, settings: ExecutorSettings, callback_group: Any = None) -> None:
+        self._node = node
+        self.settings = settings
+        self._client = ActionClient(node, ExecuteOperation, settings.action_name, callback_group=callback_group)
+        self._pause = node.create_client(Trigger, settings.pause_service, callback_group=callback_group)
+        self._resume = node.create_client(Trigger, settings.resume_service, callback_group=callback_group)
+        self._lock = threading.Lock()
+        self._goals: dict[str, Any] = {}  # operation id -> ClientGoalHandle, while the robot executes it
+        self._stopped: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future[int]]] = {}  # cancels awaiting a result
+        self.dispatcher: OperationDispatcher | None = None
+        self.on_progress: Any = None  # called (without arguments) after each progress report
+
+    # ------------------------------------------------------------- start
+
+    async def start(self, operation: Operation) -> None:
+        s = self.settings
+        if not await wait_ready(self._client.server_is_ready, s.server_timeout):
+            raise RuntimeError(f"action server {self._full(s.action_name)} not available within {s.server_timeout:g} s")
+        goal = ExecuteOperation.Goal(operation=operation_to_msg(operation))
+        op_id = operation.id
+        sent = self._client.send_goal_async(goal, feedback_callback=lambda fb: self._on_feedback(op_id, fb))
+        try:
+            handle = await await_rclpy_future(sent, s.goal_timeout)
+        except asyncio.TimeoutError:
+            raise RuntimeError(f"{self._full(s.action_name)} did not accept or reject the goal within {s.goal_timeout:g} s") from None
+        if not handle.accepted:
+            raise RuntimeError(f"goal rejected by {self._full(s.action_name)}")
+        with self._lock:
+            self._goals[op_id] = handle
+        handle.get_result_async().add_done_callback(lambda done: self._on_result(op_id, done))
+
+    def _on_feedback(self, op_id: str, feedback_msg: Any) -> None:
+        progress = min(max(float(feedback_msg.feedback.progress), 0.0), 1.0)
+        if progress != progress:  # NaN from a confused robot
+            return
+        try:
+            self._require_dispatcher().report_progress(op_id, progress)
+        except (InvalidStateError, NotFoundError):
+            return  # a late feedback after the operation ended
+        if self.on_progress is not None:
+            self.on_progress()
+
+    def _on_result(self, op_id: str, done: Any) -> None:
+        with self._lock:
+            self._goals.pop(op_id, None)
+            waiter = self._stopped.pop(op_id, None)
+        try:
+            response = done.result()
+            status, result = response.status, response.result
+        except Exception as exc:  # the result request itself failed
+            status, result = GoalStatus.STATUS_UNKNOWN, ExecuteOperation.Result(message=f"no result: {exc}")
+        if waiter is not None:
+            loop, stopped = waiter
+            try:
+                loop.call_soon_threadsafe(_set_once, stopped, status)
+            except RuntimeError:
+                pass
+            if status == GoalStatus.STATUS_CANCELED:
+                return  # our cancel: the dispatcher marks it CANCELLED once cancel() returns
+        self._report(op_id, status, result)
+
+    def _report(self, op_id: str, status: int, result: Any) -> None:
+        dispatcher = self._require_dispatcher()
+        try:
+            if status == GoalStatus.STATUS_SUCCEEDED and result.success:
+                dispatcher.complete(op_id, outcome=result.message or "completed")
+            else:
+                status_name = _STATUS_NAMES.get(status, f"status {status}")
+                detail = result.message or "no message"
+                dispatcher.fail(op_id, reason=f"executor {status_name}: {detail} (error_code {result.error_code})")
+        except (InvalidStateError, NotFoundError) as exc:
+            self._node.get_logger().info(f"result for {op_id} ignored: {exc}")
+
+    # ------------------------------------------------------------- cancel
+
+    async def cancel(self, operation: Operation) -> None:
+        with self._lock:
+            handle = self._goals.get(operation.id)
+            if handle is None:
+                return  # the robot is not executing it (never started, or already finished)
+            loop = asyncio.get_running_loop()
+            stopped: asyncio.Future[int] = loop.create_future()
+            self._stopped[operation.id] = (loop, stopped)
+        try:
+            timeout = self.settings.cancel_timeout
+            try:
+                answer = await await_rclpy_future(handle.cancel_goal_async(), timeout)
+            except asyncio.TimeoutError:
+                raise RuntimeError(f"no answer to the cancel request within {timeout:g} s") from None
+            if answer.return_code not in (CancelGoal.Response.ERROR_NONE, CancelGoal.Response.ERROR_GOAL_TERMINATED):
+                raise RuntimeError(f"the robot refused to cancel (return code {answer.return_code})")
+            try:
+                await asyncio.wait_for(asyncio.shield(stopped), timeout)
+            except asyncio.TimeoutError:
+                raise RuntimeError(f"the robot did not stop within {timeout:g} s") from None
+        finally:
+            with self._lock:
+                self._stopped.pop(operation.id, None)
+
+    # ------------------------------------------------------------- pause / resume
+
+    async def pause(self, operation: Operation) -> None:
+        await self._trigger(self._pause, self.settings.pause_service, operation)
+
+    async def resume(self, operation: Operation) -> None:
+        await self._trigger(self._resume, self.settings.resume_service, operation)
+
+    async def _trigger(self, client: Any, name: str, operation: Operation) -> None:
+        timeout = self.settings.service_timeout
+        if not await wait_ready(client.service_is_ready, timeout):
+            raise RuntimeError(f"{self._full(name)} not available within {timeout:g} s")
+        try:
+            answer = await await_rclpy_future(client.call_async(Trigger.Request()), timeout)
+        except asyncio.TimeoutError:
+            raise RuntimeError(f"no answer from {self._full(name)} within {timeout:g} s") from None
+        if not answer.success:
+            raise RuntimeError(answer.message or f"{self._full(name)} refused")
+
+    # ------------------------------------------------------------- helpers
+
+    def _require_dispatcher(self) -> OperationDispatcher:
+        if self.dispatcher is None:
+            raise RuntimeError("runner used before a dispatcher was attached")
+        return self.dispatcher
+
+    def _full(self, name: str) -> str:
+        return self._node.resolve_service_name(name) if hasattr(self._node, "resolve_service_name") else name
+
+    def destroy(self) -> None:
+        self._client.destroy()
+
+
+def _set_once(future: asyncio.Future[int], value: int) -> None:
+    if not future.done():
+        future.set_result(value)

@@ -1,0 +1,342 @@
+"""dispatcher_node: the operation dispatcher core as a ROS 2 node.
+
+Concurrency, one model only: the core's asyncio loop runs in one dedicated
+thread; a MultiThreadedExecutor spins the node on the main thread. Service
+callbacks hand work to the loop with ``asyncio.run_coroutine_threadsafe``
+and wait (bounded) for it, which blocks one executor thread while the
+others keep delivering the handshake answers and action results it waits
+for; all callbacks share one reentrant callback group for that reason.
+
+Services (relative names; the namespace comes from launch):
+  add_operations, cancel_operation, pause_operation, resume_operation,
+  complete_operation, fail_operation, list_operations, get_operation,
+  get_history, get_events, get_dispatcher_state,
+  dispatcher/start, dispatcher/stop, dispatcher/pause, dispatcher/resume
+Topics: dispatch_events (every event), dispatcher_state (latched).
+Clients: handshake/{start,cancel,pause,resume} (Handshake) and the
+execute_operation action (see action_runner).
+
+No service callback ever raises: failures become success=false with the
+core's error code (INTERNAL plus the message for anything unexpected).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+from typing import Any, Callable, Coroutine
+
+import rclpy
+from operation_dispatcher import (
+    DenialPolicy,
+    DispatcherError,
+    DispatchEvent,
+    FailureRetryPolicy,
+    InvalidStateError,
+    OperationDispatcher,
+    ValidationError,
+)
+from operation_dispatcher_interfaces import msg, srv
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+from . import conversions as conv
+from . import dispatcher_params
+from .action_runner import ActionOperationRunner, ExecutorSettings
+from .handshake_bridge import HandshakeBridge
+from .node_main import run_node
+
+EVENTS_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
+STATE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+STOP_TIMEOUT = 5.0
+
+
+class ServiceTimeout(DispatcherError):
+    """A request handed to the dispatcher loop did not finish in time."""
+
+    code = "TIMEOUT"
+
+
+class NoCurrentOperation(DispatcherError):
+    """get_operation with an empty id while nothing is RUNNING or PAUSED."""
+
+    code = "NOT_FOUND"
+
+
+class Unavailable(DispatcherError):
+    """The dispatcher loop is not there to take the request (shutting down)."""
+
+    code = "UNAVAILABLE"
+
+
+class DispatcherNode(Node):
+    def __init__(self, **node_kwargs: Any) -> None:
+        super().__init__("dispatcher", **node_kwargs)
+        p = dispatcher_params.declare(self)
+        self._group = ReentrantCallbackGroup()
+
+        self._loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(target=self._loop.run_forever, name="dispatcher-asyncio", daemon=True)
+        self._loop_thread.start()
+        self._run_future: concurrent.futures.Future[None] | None = None
+
+        self.runner = ActionOperationRunner(self, self._executor_settings(p), self._group)
+        self.handshake = HandshakeBridge(
+            self,
+            {kind: p[f"handshake_{kind}_service"] for kind in ("start", "cancel", "pause", "resume")},
+            p["handshake_timeout"],
+            p["default_decision"] == "approve",
+            self._group,
+        )
+        self.dispatcher = OperationDispatcher(
+            p["resource_id"],
+            on_request_callback=self.handshake,
+            on_notification_callback=self._on_event,
+            request_timeout=self._request_timeout(p["handshake_timeout"]),
+            default_decision=p["default_decision"] == "approve",
+            denial_policy=DenialPolicy(cooldown_seconds=p["cooldown_seconds"], max_retries=p["max_retries"]),
+            failure_retry=self._failure_retry(p),
+            runner=self.runner,
+        )
+        self.runner.dispatcher = self.handshake.dispatcher = self.dispatcher
+        self.runner.on_progress = self._on_progress
+        self._params = p
+
+        self._events_pub = self.create_publisher(msg.DispatchEvent, "dispatch_events", EVENTS_QOS)
+        self._state_pub = self.create_publisher(msg.DispatcherState, "dispatcher_state", STATE_QOS)
+        self._state_lock = threading.Lock()
+        self._last_state_publish = 0.0
+        self._progress_dirty = False
+        self._state_timer = self.create_timer(p["state_publish_period"], self._publish_state_if_dirty, callback_group=self._group)
+        self._create_services()
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        self._publish_state()
+        if p["autostart"]:
+            self._start_loop()
+        self.get_logger().info(
+            f"dispatcher for {p['resource_id']!r} up (default decision {p['default_decision']}, "
+            f"handshake timeout {p['handshake_timeout']:g} s, {'running' if p['autostart'] else 'stopped'})"
+        )
+
+    # ------------------------------------------------------------ settings
+
+    @staticmethod
+    def _request_timeout(handshake_timeout: float) -> float:
+        # The bridge answers within handshake_timeout; the core's own bound only guards against a bug in it.
+        return min(handshake_timeout + 2.0, 3600.0)
+
+    @staticmethod
+    def _failure_retry(p: dict[str, Any]) -> FailureRetryPolicy | None:
+        if not p["failure_retry_enabled"]:
+            return None
+        return FailureRetryPolicy(
+            max_attempts=p["failure_retry_max_attempts"],
+            initial_backoff_seconds=p["failure_retry_backoff"],
+            multiplier=p["failure_retry_multiplier"],
+            max_backoff_seconds=p["failure_retry_max_backoff"],
+        )
+
+    @staticmethod
+    def _executor_settings(p: dict[str, Any]) -> ExecutorSettings:
+        return ExecutorSettings(
+            action_name=p["executor_action"],
+            pause_service=p["executor_pause_service"],
+            resume_service=p["executor_resume_service"],
+            server_timeout=p["executor_server_timeout"],
+            goal_timeout=p["executor_goal_timeout"],
+            cancel_timeout=p["executor_cancel_timeout"],
+            service_timeout=p["executor_service_timeout"],
+        )
+
+    def _on_set_parameters(self, changes: list[Any]) -> SetParametersResult:
+        values = dict(self._params)
+        values.update({c.name: c.value for c in changes})
+        problem = dispatcher_params.check(values)
+        if problem is None:
+            try:
+                denial = DenialPolicy(cooldown_seconds=values["cooldown_seconds"], max_retries=values["max_retries"])
+                retry = self._failure_retry(values)
+            except DispatcherError as exc:
+                problem = exc.message
+        if problem is not None:
+            return SetParametersResult(successful=False, reason=problem)
+        self._params = values
+        d = self.dispatcher
+        d.denial_policy, d.failure_retry = denial, retry
+        d.default_decision = values["default_decision"] == "approve"
+        d.request_timeout = self._request_timeout(values["handshake_timeout"])
+        self.handshake.timeout = values["handshake_timeout"]
+        self.handshake.default_approve = d.default_decision
+        self.runner.settings = self._executor_settings(values)
+        return SetParametersResult(successful=True)
+
+    # ------------------------------------------------------------ loop control
+
+    def _start_loop(self) -> None:
+        if self.dispatcher.running or (self._run_future is not None and not self._run_future.done()):
+            raise InvalidStateError("the dispatcher is already running")
+        self._run_future = asyncio.run_coroutine_threadsafe(self.dispatcher.run(), self._loop)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while not self.dispatcher.running and not self._run_future.done() and time.monotonic() < deadline:
+            time.sleep(0.005)  # run() sets running on its first step, microseconds away
+
+    def _stop_loop(self, timeout: float = STOP_TIMEOUT) -> None:
+        future = self._run_future
+        if future is None or future.done():
+            raise InvalidStateError("the dispatcher is not running")
+        self.dispatcher.request_stop()
+        try:
+            future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            raise ServiceTimeout(f"the dispatch loop did not stop within {timeout:g} s") from None
+
+    def _run(self, coro: Coroutine[Any, Any, Any], timeout: float) -> Any:
+        """Run a core coroutine on the dispatcher's loop and wait for it (from an executor thread)."""
+        if self._loop.is_closed() or not self._loop.is_running():
+            coro.close()
+            raise Unavailable("the dispatcher is shutting down")
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise ServiceTimeout(f"no result within {timeout:g} s") from None
+
+    def destroy_node(self) -> None:
+        self.shutdown()
+        super().destroy_node()
+
+    def shutdown(self) -> None:
+        """Stop the dispatch loop and its thread (idempotent)."""
+        if self._run_future is not None and not self._run_future.done():
+            self.dispatcher.request_stop()
+            try:
+                self._run_future.result(STOP_TIMEOUT)
+            except Exception as exc:  # shutting down anyway
+                self.get_logger().warning(f"dispatch loop did not stop cleanly: {exc}")
+        if self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._loop_thread.join(STOP_TIMEOUT)
+
+    # ------------------------------------------------------------ events and state
+
+    def _on_event(self, event: DispatchEvent) -> None:
+        """Core notification (its own thread, in order): publish the event and the new state."""
+        try:
+            self._events_pub.publish(conv.event_to_msg(event))
+            self._publish_state()
+        except Exception as exc:  # context gone during shutdown
+            if rclpy.ok(context=self.context):
+                self.get_logger().error(f"could not publish {event.event_type}: {exc}")
+
+    def _on_progress(self) -> None:
+        with self._state_lock:
+            self._progress_dirty = True
+
+    def _publish_state_if_dirty(self) -> None:
+        with self._state_lock:
+            dirty, self._progress_dirty = self._progress_dirty, False
+        if dirty:
+            self._publish_state()
+
+    def _state_msg(self) -> msg.DispatcherState:
+        current = self.dispatcher.current()
+        return conv.snapshot_to_msg(self.dispatcher.snapshot(), current.execution.progress if current else 0.0)
+
+    def _publish_state(self) -> None:
+        with self._state_lock:
+            self._state_pub.publish(self._state_msg())
+
+    # ------------------------------------------------------------ services
+
+    def _create_services(self) -> None:
+        op_timeout = lambda: self.handshake.timeout + self.runner.settings.cancel_timeout + 5.0  # noqa: E731
+        services: list[tuple[Any, str, Callable[[Any, Any], None]]] = [
+            (srv.AddOperations, "add_operations", self._add),
+            (srv.OperationCommand, "cancel_operation", lambda q, r: self._run(self.dispatcher.cancel(_id(q), q.reason or None), op_timeout())),
+            (srv.OperationCommand, "pause_operation", lambda q, r: self._run(self.dispatcher.pause_operation(_id(q), q.reason or None), op_timeout())),
+            (srv.OperationCommand, "resume_operation", lambda q, r: self._run(self.dispatcher.resume_operation(_id(q), q.reason or None), op_timeout())),
+            (srv.OperationCommand, "complete_operation", lambda q, r: self.dispatcher.complete(_id(q), q.reason or None)),
+            (srv.OperationCommand, "fail_operation", lambda q, r: self.dispatcher.fail(_id(q), q.reason or None)),
+            (srv.ListOperations, "list_operations", self._list),
+            (srv.GetOperation, "get_operation", self._get),
+            (srv.GetHistory, "get_history", self._history),
+            (srv.GetEvents, "get_events", self._events),
+            (srv.GetDispatcherState, "get_dispatcher_state", lambda q, r: None),
+            (srv.DispatcherCommand, "dispatcher/start", lambda q, r: self._start_loop()),
+            (srv.DispatcherCommand, "dispatcher/stop", lambda q, r: self._stop_loop()),
+            (srv.DispatcherCommand, "dispatcher/pause", lambda q, r: self.dispatcher.pause(q.reason or None)),
+            (srv.DispatcherCommand, "dispatcher/resume", lambda q, r: self.dispatcher.resume()),
+        ]
+        self._services = [
+            self.create_service(srv_type, name, self._guarded(work), callback_group=self._group)
+            for srv_type, name, work in services
+        ]
+
+    def _guarded(self, work: Callable[[Any, Any], None]) -> Callable[[Any, Any], Any]:
+        """Wrap a service body: fill success / error_code / message, never raise."""
+
+        def callback(request: Any, response: Any) -> Any:
+            try:
+                work(request, response)
+                response.success, response.error_code = True, conv.ERROR_CODES["NONE"]
+            except Exception as exc:
+                response.success, response.error_code, response.message = False, conv.error_code(exc), conv.error_message(exc)
+                if not isinstance(exc, DispatcherError):
+                    self.get_logger().error(f"service failed unexpectedly: {exc!r}")
+                _clear_lists(response)
+            if hasattr(response, "state"):
+                response.state = self._state_msg()
+            return response
+
+        return callback
+
+    def _add(self, request: Any, response: Any) -> None:
+        operations = conv.operations_from_msgs(request.operations, self.dispatcher.resource_id)
+        results = self.dispatcher.add(operations)
+        response.operation_ids = [r.operation_id for r in results]
+        response.already_present = [not r.added for r in results]
+
+    def _list(self, request: Any, response: Any) -> None:
+        response.operations = conv.records_to_statuses(self.dispatcher.list_operations(conv.state_filter_from_msg(request.state)))
+
+    def _get(self, request: Any, response: Any) -> None:
+        if request.operation_id:
+            record = self.dispatcher.get(request.operation_id)
+        else:
+            record = self.dispatcher.current()
+            if record is None:
+                raise NoCurrentOperation("no operation is RUNNING or PAUSED")
+        response.status = conv.record_to_status(record)
+
+    def _history(self, request: Any, response: Any) -> None:
+        response.operations = conv.records_to_statuses(self.dispatcher.history(request.limit or 50))
+
+    def _events(self, request: Any, response: Any) -> None:
+        response.events = [conv.event_to_msg(e) for e in self.dispatcher.events(_id(request))]
+
+
+def _id(request: Any) -> str:
+    if not request.operation_id:
+        raise ValidationError("operation_id: must not be empty", field="operation_id")
+    return request.operation_id
+
+
+def _clear_lists(response: Any) -> None:
+    """On failure, list fields stay empty (as the .srv files promise)."""
+    for name in ("operation_ids", "already_present", "operations", "events"):
+        if hasattr(response, name):
+            setattr(response, name, [])
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(DispatcherNode, args, num_threads=8)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,93 @@
+"""The dispatcher node's parameters: declared with descriptors, read into
+one settings object, validated (at start and on every change).
+
+Defaults here equal ``config/dispatcher.yaml``; names, resource and the
+executor's interface are read-only (they shape the ROS graph), policies and
+timeouts may change at runtime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+from rclpy.node import Node
+
+from .node_main import ConfigurationError
+
+
+@dataclass(frozen=True)
+class Spec:
+    default: Any
+    description: str
+    read_only: bool = False
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+
+
+SPECS: dict[str, Spec] = {
+    "resource_id": Spec("robot_1", "The resource this dispatcher serves; operations with another resource_id are refused.", True),
+    "handshake_start_service": Spec("handshake/start", "Handshake service asked on OPERATION_START_REQUESTED.", True),
+    "handshake_cancel_service": Spec("handshake/cancel", "Handshake service asked on OPERATION_CANCEL_REQUESTED.", True),
+    "handshake_pause_service": Spec("handshake/pause", "Handshake service asked on OPERATION_PAUSE_REQUESTED.", True),
+    "handshake_resume_service": Spec("handshake/resume", "Handshake service asked on OPERATION_RESUME_REQUESTED.", True),
+    "handshake_timeout": Spec(2.0, "Seconds to wait for the business logic (discovery + answer) before the default decision applies.", low=0.05, high=600.0),
+    "default_decision": Spec("deny", "What applies when the business logic does not answer in time: approve or deny.", choices=("approve", "deny")),
+    "cooldown_seconds": Spec(2.0, "After a denied start, wait this long before asking again.", low=0.0, high=3600.0),
+    "max_retries": Spec(5, "Denied starts in a row after which the dispatcher pauses itself.", low=1, high=1000000),
+    "failure_retry_enabled": Spec(False, "Queue a FAILED operation again after a back-off."),
+    "failure_retry_max_attempts": Spec(3, "Starts an operation gets in total when failure retry is enabled.", low=1, high=1000),
+    "failure_retry_backoff": Spec(1.0, "Seconds before the first retry of a failed operation.", low=0.0, high=3600.0),
+    "failure_retry_multiplier": Spec(2.0, "Each further retry waits this many times longer.", low=1.0, high=100.0),
+    "failure_retry_max_backoff": Spec(60.0, "Upper bound of the back-off in seconds.", low=0.0, high=86400.0),
+    "executor_action": Spec("execute_operation", "ExecuteOperation action served by the robot.", True),
+    "executor_pause_service": Spec("execute_operation/pause", "std_srvs/Trigger service that holds the robot's active goal.", True),
+    "executor_resume_service": Spec("execute_operation/resume", "std_srvs/Trigger service that continues the held goal.", True),
+    "executor_server_timeout": Spec(5.0, "Seconds a start waits for the action server to appear.", low=0.05, high=600.0),
+    "executor_goal_timeout": Spec(5.0, "Seconds a start waits for the goal to be accepted.", low=0.05, high=600.0),
+    "executor_cancel_timeout": Spec(10.0, "Seconds a cancel waits for the robot to stop.", low=0.05, high=600.0),
+    "executor_service_timeout": Spec(2.0, "Seconds pause / resume wait for the robot's Trigger services.", low=0.05, high=600.0),
+    "autostart": Spec(True, "Start the dispatch loop when the node starts (else call dispatcher/start).", True),
+    "state_publish_period": Spec(0.2, "Minimum seconds between dispatcher_state messages caused by progress alone.", low=0.01, high=60.0),
+    "store_path": Spec("", "Reserved: file to persist operations in; empty = memory only (not used yet).", True),
+}
+
+
+def _descriptor(name: str, spec: Spec) -> ParameterDescriptor:
+    text = spec.description + (f" One of: {', '.join(spec.choices)}." if spec.choices else "")
+    d = ParameterDescriptor(name=name, description=text, read_only=spec.read_only)
+    if spec.low is not None and isinstance(spec.default, bool) is False:
+        if isinstance(spec.default, int):
+            d.type = ParameterType.PARAMETER_INTEGER
+            d.integer_range = [IntegerRange(from_value=int(spec.low), to_value=int(spec.high), step=1)]
+        elif isinstance(spec.default, float):
+            d.type = ParameterType.PARAMETER_DOUBLE
+            d.floating_point_range = [FloatingPointRange(from_value=float(spec.low), to_value=float(spec.high), step=0.0)]
+    return d
+
+
+def declare(node: Node) -> dict[str, Any]:
+    """Declare every parameter; return their values, validated."""
+    for name, spec in SPECS.items():
+        node.declare_parameter(name, spec.default, _descriptor(name, spec))
+    values = {name: node.get_parameter(name).value for name in SPECS}
+    problem = check(values)
+    if problem:
+        raise ConfigurationError(problem)
+    return values
+
+
+def check(values: dict[str, Any]) -> str | None:
+    """A message naming the first bad value, or None (ranges are enforced by rcl)."""
+    for name, spec in SPECS.items():
+        if spec.choices and values.get(name) not in spec.choices:
+            return f"{name}: must be one of {', '.join(spec.choices)}; got {values.get(name)!r}"
+    if not values["resource_id"]:
+        return "resource_id: must not be empty"
+    for name in ("handshake_start_service", "handshake_cancel_service", "handshake_pause_service",
+                 "handshake_resume_service", "executor_action"):
+        if not values[name]:
+            return f"{name}: must not be empty"
+    return None

@@ -1,0 +1,91 @@
+"""The core's request callback, answered by the business-logic node over ROS.
+
+Each ``*_REQUESTED`` event becomes a Handshake service call. The whole
+exchange (waiting for the service to be discovered, then for the answer)
+is bounded by ``timeout``. When the business logic does not answer in
+time, because it is not running or died mid-call, the configured default
+decision applies, and the decision says so in its reason and data, so the
+resulting ``*_DENIED`` or STARTED event shows "business logic unavailable,
+default applied".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from operation_dispatcher import Decision, DispatchEvent, EventType, NotFoundError, OperationDispatcher
+from operation_dispatcher_interfaces.srv import Handshake
+from rclpy.node import Node
+
+from .asyncio_bridge import await_rclpy_future, wait_ready
+from .conversions import decision_from_response, event_to_msg, operation_to_msg
+
+UNAVAILABLE = "business logic unavailable, default applied"
+
+_KINDS = {
+    EventType.OPERATION_START_REQUESTED: "start",
+    EventType.OPERATION_CANCEL_REQUESTED: "cancel",
+    EventType.OPERATION_PAUSE_REQUESTED: "pause",
+    EventType.OPERATION_RESUME_REQUESTED: "resume",
+}
+
+
+class HandshakeBridge:
+    def __init__(
+        self,
+        node: Node,
+        service_names: dict[str, str],
+        timeout: float,
+        default_approve: bool,
+        callback_group: Any = None,
+    ) -> None:
+        self._node = node
+        self.timeout = timeout
+        self.default_approve = default_approve
+        self._names = dict(service_names)
+        self._clients = {
+            kind: node.create_client(Handshake, name, callback_group=callback_group) for kind, name in service_names.items()
+        }
+        self.dispatcher: OperationDispatcher | None = None
+
+    async def __call__(self, event: DispatchEvent) -> Decision | None:
+        kind = _KINDS.get(event.event_type)
+        if kind is None:
+            return None
+        client, name = self._clients[kind], self._names[kind]
+        deadline = time.monotonic() + self.timeout
+        if not await wait_ready(client.service_is_ready, self.timeout):
+            return self._default(f"{name} not available within {self.timeout:g} s")
+        request = Handshake.Request(event=event_to_msg(event))
+        operation = self._operation(event)
+        if operation is not None:
+            request.operation = operation
+        future = client.call_async(request)
+        try:
+            response = await await_rclpy_future(future, max(deadline - time.monotonic(), 0.001))
+        except asyncio.TimeoutError:
+            if hasattr(client, "remove_pending_request"):
+                client.remove_pending_request(future)
+            return self._default(f"no answer from {name} within {self.timeout:g} s")
+        except Exception as exc:
+            return self._default(f"call to {name} failed: {exc}")
+        return decision_from_response(response.approved, response.reason, response.data_json)
+
+    def _operation(self, event: DispatchEvent) -> Any:
+        if self.dispatcher is None or event.operation_id is None:
+            return None
+        try:
+            return operation_to_msg(self.dispatcher.get(event.operation_id).operation)
+        except NotFoundError:
+            return None
+
+    def _default(self, detail: str) -> Decision:
+        word = "approve" if self.default_approve else "deny"
+        self._node.get_logger().warning(f"{UNAVAILABLE} ({word}): {detail}")
+        return Decision(
+            approved=self.default_approve,
+            reason=f"{UNAVAILABLE} ({word}): {detail}",
+            data={"business_logic": UNAVAILABLE, "default_decision": word, "detail": detail},
+        )
