@@ -115,6 +115,8 @@ def _reject_constant(name: str) -> Any:
 def parse_json_object(text: str, field: str) -> dict[str, Any]:
     """The text of one JSON object -> dict; "" -> {}. Anything else
     (bad JSON, NaN / Infinity, an array, a number) is a ValidationError naming ``field``."""
+    if not isinstance(text, str):  # only possible in-process: the wire enforces the type
+        raise ValidationError(f"{field}: must be a string holding a JSON object, got {type(text).__name__}", field=field)
     if not text.strip():
         return {}
     try:
@@ -170,10 +172,11 @@ def operation_from_msg(message: msg.Operation, default_resource_id: str, field: 
     }
     if message.id:
         data["id"] = message.id
-    if not math.isfinite(message.planned_duration):
+    duration = message.planned_duration
+    if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not math.isfinite(duration):
         raise ValidationError(f"{field}.planned_duration: must be a finite number of seconds", field=f"{field}.planned_duration")
-    if message.planned_duration != 0.0:
-        data["planned_duration"] = message.planned_duration
+    if duration != 0.0:
+        data["planned_duration"] = duration
     for name in ("release_date", "due_date", "created_at"):
         value = time_to_datetime(getattr(message, name))
         if value is not None:
