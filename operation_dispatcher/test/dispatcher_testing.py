@@ -1,4 +1,4 @@
-"""Helpers for the core tests: an event recorder and a running dispatcher.
+"""Helpers for the core tests: an event recorder, a running dispatcher, a life-cycle checker.
 
 A plain module (not conftest) so test files can import it by name.
 """
@@ -53,3 +53,54 @@ async def running(dispatcher: OperationDispatcher) -> AsyncIterator[OperationDis
     finally:
         dispatcher.request_stop()
         await asyncio.wait_for(task, 5)
+
+
+E = EventType
+LIFECYCLE = {E.OPERATION_STARTED, E.OPERATION_COMPLETED, E.OPERATION_FAILED, E.OPERATION_PAUSED, E.OPERATION_RESUMED, E.OPERATION_CANCELLED}
+REQUEST_OF = {
+    E.OPERATION_START_DENIED: E.OPERATION_START_REQUESTED,
+    E.OPERATION_CANCEL_DENIED: E.OPERATION_CANCEL_REQUESTED,
+    E.OPERATION_PAUSE_DENIED: E.OPERATION_PAUSE_REQUESTED,
+    E.OPERATION_RESUME_DENIED: E.OPERATION_RESUME_REQUESTED,
+}
+
+
+def check_sequence(events: list[DispatchEvent]) -> None:
+    """Replay one operation's events through the legal life cycle; raise AssertionError if illegal."""
+    assert events and events[0].event_type is E.OPERATION_ADDED, f"first event must be ADDED: {events[:1]}"
+    state, pending = "QUEUED", set()
+    for event in events[1:]:
+        kind = event.event_type
+        where = f"{kind.value} in {state} ({[e.event_type.value for e in events]})"
+        assert kind is not E.OPERATION_ADDED, where
+        if kind.is_request:
+            assert state != "DONE", where
+            pending.add(kind)
+        elif kind.is_denial:
+            assert REQUEST_OF[kind] in pending, where
+            pending.discard(REQUEST_OF[kind])
+        else:
+            assert kind in LIFECYCLE and state != "DONE", where
+            if kind is E.OPERATION_STARTED:
+                assert state == "QUEUED" and E.OPERATION_START_REQUESTED in pending, where
+                pending.discard(E.OPERATION_START_REQUESTED)
+                state = "RUNNING"
+            elif kind is E.OPERATION_PAUSED:
+                assert state == "RUNNING" and E.OPERATION_PAUSE_REQUESTED in pending, where
+                pending.discard(E.OPERATION_PAUSE_REQUESTED)
+                state = "PAUSED"
+            elif kind is E.OPERATION_RESUMED:
+                assert state == "PAUSED" and E.OPERATION_RESUME_REQUESTED in pending, where
+                pending.discard(E.OPERATION_RESUME_REQUESTED)
+                state = "RUNNING"
+            elif kind is E.OPERATION_CANCELLED:
+                assert E.OPERATION_CANCEL_REQUESTED in pending, where
+                state = "DONE"
+            elif kind is E.OPERATION_FAILED and event.metadata.get("requeued"):
+                assert state in ("RUNNING", "PAUSED"), where
+                state = "QUEUED"
+            else:  # COMPLETED or final FAILED
+                assert state in ("RUNNING", "PAUSED"), where
+                state = "DONE"
+            if state != "QUEUED":
+                pending.discard(E.OPERATION_START_REQUESTED)
