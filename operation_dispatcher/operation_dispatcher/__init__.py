@@ -33,8 +33,10 @@ from ._store import MemoryStore, Store, StoredState
 __version__ = "0.1.0"
 
 __all__ = [
-    "AddResult",
     "DEFAULT_SORT_RULES",
+    "INTERRUPTED_FAIL",
+    "INTERRUPTED_REQUEUE",
+    "AddResult",
     "Decision",
     "DenialPolicy",
     "DeniedError",
@@ -47,8 +49,6 @@ __all__ = [
     "DispatcherStatus",
     "EventType",
     "FailureRetryPolicy",
-    "INTERRUPTED_FAIL",
-    "INTERRUPTED_REQUEUE",
     "InvalidStateError",
     "MemoryStore",
     "NotFoundError",

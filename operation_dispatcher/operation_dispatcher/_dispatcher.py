@@ -19,13 +19,15 @@ import logging
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Callable, Coroutine, Iterable
 from datetime import datetime, timedelta
-from typing import Any, Awaitable, Callable, Iterable, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from . import _limits as limits
 from ._errors import DeniedError, InvalidStateError, NotFoundError, ValidationError
 from ._handshake import RequestCallback, ask
 from ._models import (
+    TERMINAL_STATES,
     AddResult,
     Decision,
     DispatcherSnapshot,
@@ -36,7 +38,6 @@ from ._models import (
     OperationExecution,
     OperationRecord,
     OperationState,
-    TERMINAL_STATES,
     parse_operations,
     utcnow,
 )
@@ -401,7 +402,7 @@ class OperationDispatcher:
         except Exception as exc:
             self._deny(record, denied, Decision(approved=False, reason=f"executor could not {verb}: {exc}", data={"executor": True}))
 
-    async def _on_own_loop(self, method: Callable[..., Awaitable[T]], *args: Any) -> T:
+    async def _on_own_loop(self, method: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
         """Run a handshake on the dispatcher's loop, whichever loop awaits it."""
         loop = self._loop
         if loop is None or not self._running or asyncio.get_running_loop() is loop:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from typing import Any, Awaitable, Callable, Union
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from ._models import Decision, DispatchEvent
 
-Answer = Union[bool, None, Decision]
-RequestCallback = Callable[[DispatchEvent], Union[Answer, Awaitable[Answer]]]
+Answer = bool | Decision | None
+RequestCallback = Callable[[DispatchEvent], Answer | Awaitable[Answer]]
 
 
 _APPROVED = Decision(approved=True)  # never mutated: the hot path of every approved start

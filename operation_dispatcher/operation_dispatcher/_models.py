@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import math
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any, Iterable
+from typing import Any
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -175,7 +176,7 @@ class Operation(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _no_self_dependency(self) -> "Operation":
+    def _no_self_dependency(self) -> Operation:
         if any(d.operation_id == self.id for d in self.dependencies):
             raise ValueError("an operation cannot depend on itself")
         return self

@@ -14,13 +14,14 @@ import inspect
 import logging
 import queue
 import threading
-from typing import Any, Awaitable, Callable, Union
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from ._models import DispatchEvent
 
 log = logging.getLogger("operation_dispatcher")
 
-NotificationCallback = Callable[[DispatchEvent], Union[None, Awaitable[None]]]
+NotificationCallback = Callable[[DispatchEvent], Awaitable[None] | None]
 _STOP = object()
 
 
@@ -112,7 +113,7 @@ class Notifier:
     def subscribe(self, callback: NotificationCallback) -> Callable[[], None]:
         """Add a subscriber; returns a function that removes it."""
         subscriber: _ThreadSubscriber | _AsyncSubscriber
-        if inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(getattr(callback, "__call__", None)):
+        if inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(type(callback).__call__):
             subscriber = _AsyncSubscriber(callback)  # type: ignore[arg-type]
             if self._loop is not None:
                 subscriber.attach(self._loop)

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 from ._errors import InvalidStateError, ValidationError
 from ._models import DependencyType, Operation, utcnow
@@ -255,7 +256,7 @@ class DispatchQueue:
         waiters = self._waiters.get(operation_id)
         if not waiters:
             return
-        still = []
+        still: list[tuple[str, DependencyType]] = []
         for op_id, kind in waiters:
             entry = self._entries.get(op_id)
             if entry is None:

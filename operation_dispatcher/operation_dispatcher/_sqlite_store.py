@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from typing import Iterable
+from collections.abc import Iterable
 
 from ._errors import ValidationError
 from ._models import DispatchEvent, Operation, OperationExecution, OperationRecord

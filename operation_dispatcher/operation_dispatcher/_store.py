@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from ._models import DispatchEvent, Operation, OperationExecution, OperationRecord
 
@@ -42,7 +42,7 @@ class Store(ABC):
     ) -> None:
         """Persist one change atomically: new operations, updated executions, new events."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook, not abstract
         """Release resources; the default has none."""
 
 

@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from dispatcher_testing import EventRecorder, check_sequence, running
+
 from operation_dispatcher import EventType, Operation, OperationDispatcher, OperationRunner, OperationState, SQLiteStore
 
 CHILD = Path(__file__).with_name("crash_child.py")
@@ -72,9 +72,12 @@ async def test_sigkill_and_restart_lose_nothing(tmp_path, kill_at):
     db = tmp_path / "dispatcher.db"
     lines = run_child_until_killed(db, kill_at)
 
-    committed = {f"op-{i:04d}" for a, b in (map(int, l.split()[1].split("..")) for l in lines if l.startswith("added ")) for i in range(a, b + 1)}
-    completed = {l.split()[1] for l in lines if l.startswith("completed ")}
-    started = [l.split()[1] for l in lines if l.startswith("start ")]
+    def ids_after(prefix: str) -> list[str]:
+        return [line.split()[1] for line in lines if line.startswith(prefix)]
+
+    committed = {f"op-{i:04d}" for span in ids_after("added ") for a, b in [map(int, span.split(".."))] for i in range(a, b + 1)}
+    completed = set(ids_after("completed "))
+    started = ids_after("start ")
 
     recorder = EventRecorder()
     box: list[OperationDispatcher] = []

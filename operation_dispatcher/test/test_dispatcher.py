@@ -8,6 +8,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from dispatcher_testing import EventRecorder, running
 
 from operation_dispatcher import (
     Decision,
@@ -26,8 +27,6 @@ from operation_dispatcher import (
     ValidationError,
 )
 from operation_dispatcher._models import utcnow
-
-from dispatcher_testing import EventRecorder, running
 
 E = EventType
 

@@ -4,7 +4,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from operation_dispatcher import Dependency, DependencyType, DispatchQueue, InvalidStateError, Operation, SortRule, ValidationError
+from operation_dispatcher import (
+    Dependency,
+    DependencyType,
+    DispatchQueue,
+    InvalidStateError,
+    Operation,
+    SortRule,
+    ValidationError,
+)
 
 T0 = datetime(2030, 1, 1, tzinfo=timezone.utc)
 

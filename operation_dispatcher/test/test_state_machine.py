@@ -12,13 +12,20 @@ import asyncio
 import os
 import threading
 
+from dispatcher_testing import check_sequence
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
-from dispatcher_testing import check_sequence
-from operation_dispatcher import DispatcherError, EventType, Operation, OperationDispatcher, OperationState
-from operation_dispatcher import DenialPolicy, FailureRetryPolicy
+from operation_dispatcher import (
+    DenialPolicy,
+    DispatcherError,
+    EventType,
+    FailureRetryPolicy,
+    Operation,
+    OperationDispatcher,
+    OperationState,
+)
 
 E = EventType
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-
 from dispatcher_testing import running
+
 from operation_dispatcher import (
-    EventType,
     INTERRUPTED_FAIL,
+    EventType,
     MemoryStore,
     Operation,
     OperationDispatcher,
