@@ -54,6 +54,12 @@ INTERRUPTED_REQUEUE = "requeue"
 INTERRUPTED_FAIL = "fail"
 
 
+def _check_text(value: str | None, field: str) -> None:
+    """Free-text arguments (reasons, outcomes) are bounded like every other input."""
+    if value is not None and (not isinstance(value, str) or len(value) > limits.MAX_STRING_LENGTH):
+        raise ValidationError(f"{field} must be a string of at most {limits.MAX_STRING_LENGTH} characters", field=field)
+
+
 class OperationDispatcher:
     """Queues, dispatches and supervises operations for one resource.
 
@@ -208,6 +214,7 @@ class OperationDispatcher:
 
     def complete(self, operation_id: str | None = None, outcome: str | None = None) -> OperationRecord:
         """Report that the active operation finished successfully."""
+        _check_text(outcome, "outcome")
         with self._lock:
             record = self._active_record(operation_id, "complete")
             ex = record.execution
@@ -221,6 +228,7 @@ class OperationDispatcher:
 
     def fail(self, operation_id: str | None = None, reason: str | None = None) -> OperationRecord:
         """Report that the active operation failed; the failure retry policy may queue it again."""
+        _check_text(reason, "reason")
         with self._lock:
             record = self._active_record(operation_id, "fail")
             events = [self._fail_locked(record, reason or "failed")]
@@ -281,14 +289,17 @@ class OperationDispatcher:
         Raises DeniedError (with the reason) when it does not,
         InvalidStateError when the operation already ended.
         """
+        _check_text(reason, "reason")
         return await self._on_own_loop(self._cancel, operation_id, reason)
 
     async def pause_operation(self, operation_id: str, reason: str | None = None) -> OperationRecord:
         """Pause the RUNNING operation once approved; the runner keeps its progress."""
+        _check_text(reason, "reason")
         return await self._on_own_loop(self._pause_or_resume, operation_id, reason, True)
 
     async def resume_operation(self, operation_id: str, reason: str | None = None) -> OperationRecord:
         """Resume the PAUSED operation once approved."""
+        _check_text(reason, "reason")
         return await self._on_own_loop(self._pause_or_resume, operation_id, reason, False)
 
     async def _cancel(self, operation_id: str, reason: str | None) -> OperationRecord:
@@ -413,6 +424,7 @@ class OperationDispatcher:
 
     def pause(self, reason: str | None = None) -> DispatcherSnapshot:
         """Stop starting operations; the active one carries on."""
+        _check_text(reason, "reason")
         with self._lock:
             if self._paused:
                 raise InvalidStateError("the dispatcher is already paused", paused_reason=self._paused_reason)

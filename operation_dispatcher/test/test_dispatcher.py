@@ -335,6 +335,18 @@ async def test_illegal_sync_transitions_raise_and_change_nothing(recorder, actio
     assert (d.get("a"), d.snapshot().model_dump(exclude={"stamp"})) == before
 
 
+async def test_free_text_is_bounded(recorder):
+    d = make(recorder)
+    d.add(op("a"))
+    for call in (lambda: d.pause("x" * 1025), lambda: d.fail("a", reason="x" * 1025), lambda: d.complete("a", outcome=7)):
+        with pytest.raises(ValidationError):
+            call()
+    with pytest.raises(ValidationError) as info:
+        await d.cancel("a", reason="x" * 1025)
+    assert info.value.field == "reason"
+    assert [e.event_type for e in d.events("a")] == [E.OPERATION_ADDED] and not d.snapshot().paused
+
+
 async def test_illegal_handshaken_transitions(recorder):
     d = make(recorder)
     d.add(op("a"))
