@@ -1,0 +1,200 @@
+"""`make demo`: three real node processes, three transports, the event flow.
+
+Starts the installed ``sim_robot_node``, ``business_logic_node`` and
+``dispatcher_node`` as separate processes (own ROS domain, discovery on
+localhost only), adds three transport operations from a scripted rclpy
+client and prints one line per event, with the robot's progress, until
+all three are done. Then it stops the nodes (also on Ctrl-C). Bounded:
+gives up after ``--timeout`` seconds.
+
+    python -m operation_dispatcher_ros.demo [--timeout 60] [--speed 2.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+PACKAGE = "operation_dispatcher_ros"
+NAMESPACE = "demo_robot"
+TERMINAL = {"OPERATION_COMPLETED", "OPERATION_FAILED", "OPERATION_CANCELLED"}
+TRANSPORTS = [  # (id, priority, pickup, dropoff)
+    ("pallet-low", 1, (1.0, 0.0), (2.0, 1.0)),
+    ("pallet-urgent", 10, (0.0, 1.0), (2.0, 2.0)),
+    ("pallet-normal", 5, (1.0, 2.0), (0.0, 0.0)),
+]
+
+
+def _isolate() -> int:
+    """Own domain and localhost discovery for this process and the nodes it starts."""
+    domain = int(os.environ.get("OD_DEMO_DOMAIN_ID", 60 + os.getpid() % 40))
+    os.environ["ROS_DOMAIN_ID"] = str(domain)
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    os.environ.pop("ROS_LOCALHOST_ONLY", None)
+    return domain
+
+
+def _start_nodes(speed: float, log_dir: Path) -> list[subprocess.Popen[bytes]]:
+    from ament_index_python.packages import get_package_prefix
+
+    lib = Path(get_package_prefix(PACKAGE)) / "lib" / PACKAGE
+    nodes = {
+        "sim_robot_node": {"speed": speed},
+        # Deny the first start, so the demo shows a denial with its reason and the retry after the cooldown.
+        "business_logic_node": {"rule": "deny_first_n", "deny_count": 1},
+        "dispatcher_node": {"cooldown_seconds": 1.0, "handshake_timeout": 2.0},
+    }
+    procs = []
+    for executable, params in nodes.items():
+        args = [str(lib / executable), "--ros-args", "-r", f"__ns:=/{NAMESPACE}"]
+        for key, value in params.items():
+            args += ["-p", f"{key}:={json.dumps(value)}"]
+        log = open(log_dir / f"{executable}.log", "wb")
+        procs.append(subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+    return procs
+
+
+def _stop_nodes(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    for proc in procs:
+        try:
+            proc.wait(5.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(3.0)
+
+
+class EventPrinter:
+    """Prints one line per event; remembers which operations have ended."""
+
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+        self.progress = 0.0
+        self.finished: set[str] = set()
+        self.done = threading.Event()
+        self.expected: set[str] = set()
+        self._printed_quarter: dict[str, int] = {}
+        self._current = ""
+
+    def line(self, text: str) -> None:
+        print(f"[{time.monotonic() - self.t0:6.2f} s] {text}", flush=True)
+
+    def on_event(self, event: Any) -> None:
+        meta = json.loads(event.metadata_json) if event.metadata_json else {}
+        details = _details(event.event_type, meta)
+        running = event.operation_id and event.operation_id == self._current and event.event_type not in TERMINAL
+        progress = f" progress {self.progress:4.0%}" if running else ""
+        self.line(f"{event.event_type:<30} {event.operation_id or '-':<14}{progress} {details}".rstrip())
+        if event.event_type == "OPERATION_STARTED":
+            self._current, self.progress = event.operation_id, 0.0
+        if event.event_type in TERMINAL:
+            self.finished.add(event.operation_id)
+            if self.expected and self.expected <= self.finished:
+                self.done.set()
+
+    def on_state(self, state: Any) -> None:
+        op = state.current_operation_id
+        if not op:
+            return
+        self.progress = state.current_progress
+        quarter = int(state.current_progress * 4)
+        if 0 < quarter < 4 and quarter > self._printed_quarter.get(op, 0):
+            self._printed_quarter[op] = quarter
+            self.line(f"{'  progress':<30} {op:<14} {state.current_progress:4.0%}")
+
+
+def _details(event_type: str, meta: dict[str, Any]) -> str:
+    keys = {
+        "OPERATION_ADDED": ("priority",),
+        "OPERATION_START_DENIED": ("reason", "retry_count", "cooldown_seconds"),
+        "OPERATION_STARTED": ("attempt",),
+        "OPERATION_COMPLETED": ("outcome",),
+        "OPERATION_FAILED": ("reason",),
+        "OPERATION_CANCELLED": ("reason",),
+        "OPERATION_DISPATCHER_PAUSED": ("reason",),
+    }.get(event_type, ())
+    return "  ".join(f"{k}={meta[k]}" for k in keys if k in meta)
+
+
+def run(timeout: float, speed: float) -> int:
+    domain = _isolate()
+    import rclpy
+    from nav_msgs.msg import Odometry
+    from operation_dispatcher_interfaces.msg import DispatcherState, DispatchEvent, Operation
+    from operation_dispatcher_interfaces.srv import AddOperations
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+    log_dir = Path(tempfile.mkdtemp(prefix="od-demo-"))
+    printer = EventPrinter()
+    printer.line(f"starting sim_robot, business_logic and dispatcher in /{NAMESPACE} (ROS_DOMAIN_ID={domain}, logs in {log_dir})")
+    procs = _start_nodes(speed, log_dir)
+    rclpy.init()
+    node = rclpy.create_node("demo_client", namespace=NAMESPACE)
+    executor = MultiThreadedExecutor(num_threads=2)
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    odom: list[Any] = []
+    try:
+        node.create_subscription(DispatchEvent, "dispatch_events", printer.on_event, QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE))
+        node.create_subscription(
+            DispatcherState, "dispatcher_state", printer.on_state,
+            QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL),
+        )
+        node.create_subscription(Odometry, "odom", odom.append, 10)
+        client = node.create_client(AddOperations, "add_operations")
+        if not client.wait_for_service(timeout_sec=min(timeout, 30.0)):
+            printer.line(f"the dispatcher did not come up; see {log_dir}")
+            return 1
+        ops = [
+            Operation(id=op_id, priority=prio, payload_json=json.dumps({"pickup": {"x": p[0], "y": p[1]}, "dropoff": {"x": d[0], "y": d[1]}}))
+            for op_id, prio, p, d in TRANSPORTS
+        ]
+        printer.expected = {op.id for op in ops}
+        printer.line(f"adding {len(ops)} transports: " + ", ".join(f"{op.id} (priority {op.priority})" for op in ops))
+        done = threading.Event()
+        future = client.call_async(AddOperations.Request(operations=ops))
+        future.add_done_callback(lambda _f: done.set())
+        if not done.wait(10.0) or not future.result().success:
+            printer.line(f"add_operations failed: {future.result().message if future.done() else 'no answer'}")
+            return 1
+        if not printer.done.wait(timeout):
+            printer.line(f"not all operations finished within {timeout:g} s")
+            return 1
+        if odom:
+            pose = odom[-1].pose.pose.position
+            printer.line(f"all {len(ops)} transports done; robot at x={pose.x:.2f} y={pose.y:.2f}")
+        return 0
+    except KeyboardInterrupt:
+        printer.line("interrupted")
+        return 130
+    finally:
+        printer.line("stopping the nodes")
+        _stop_nodes(procs)
+        executor.shutdown(timeout_sec=2.0)
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds (default 60)")
+    parser.add_argument("--speed", type=float, default=2.0, help="robot speed in m/s (default 2.0)")
+    args = parser.parse_args(argv)
+    return run(args.timeout, args.speed)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
