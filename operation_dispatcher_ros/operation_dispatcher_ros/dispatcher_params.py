@@ -50,7 +50,7 @@ SPECS: dict[str, Spec] = {
     "executor_cancel_timeout": Spec(10.0, "Seconds a cancel waits for the robot to stop.", low=0.05, high=600.0),
     "executor_service_timeout": Spec(2.0, "Seconds pause / resume wait for the robot's Trigger services.", low=0.05, high=600.0),
     "autostart": Spec(True, "Start the dispatch loop when the node starts (else call dispatcher/start).", True),
-    "state_publish_period": Spec(0.2, "Minimum seconds between dispatcher_state messages caused by progress alone.", low=0.01, high=60.0),
+    "state_publish_period": Spec(0.2, "Minimum seconds between dispatcher_state messages caused by progress alone.", True, low=0.01, high=60.0),
     "store_path": Spec("", "Reserved: file to persist operations in; empty = memory only (not used yet).", True),
 }
 
