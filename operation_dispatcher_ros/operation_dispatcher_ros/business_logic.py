@@ -1,0 +1,123 @@
+"""``BusinessLogicNode``: write your own dispatch rules as a ROS node in a few lines.
+
+The dispatcher asks before it starts, cancels, pauses or resumes an
+operation, by calling the handshake services this node serves
+(operation_dispatcher_interfaces/srv/Handshake, relative names):
+``handshake/start``, ``handshake/cancel``, ``handshake/pause`` and
+``handshake/resume``. Subclass :class:`BusinessLogicNode` and override the
+``decide_*`` methods you care about; the others approve::
+
+    from operation_dispatcher_ros.business_logic import BusinessLogicNode, payload_of
+    from operation_dispatcher_ros.node_main import run_node
+
+
+    class HeavyLoadsNeedAPerson(BusinessLogicNode):
+        def decide_start(self, event, operation):
+            if payload_of(operation).get("mass_kg", 0) > 50:
+                return False, "loads over 50 kg need a person at the dropoff"
+            return True
+
+
+    def main():
+        return run_node(HeavyLoadsNeedAPerson)
+
+A ``decide_*`` method gets the request's ``event``
+(operation_dispatcher_interfaces/msg/DispatchEvent) and ``operation``
+(operation_dispatcher_interfaces/msg/Operation) and returns any of:
+``True`` / ``False``; ``(approved, reason)``; an
+``operation_dispatcher.Decision`` (approved, reason, data); or ``None`` =
+approve. A method that raises denies, with the exception as the reason, so
+a bug in a rule stops the robot rather than crashing the node.
+
+The four services share one mutually exclusive callback group: decisions
+never run concurrently, so a rule may keep state (counters, last readings
+from its own subscriptions) without locks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, Union
+
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+
+from operation_dispatcher import Decision
+from operation_dispatcher_interfaces.msg import DispatchEvent, Operation
+from operation_dispatcher_interfaces.srv import Handshake
+
+DecisionLike = Union[Decision, bool, "tuple[bool, str]", None]
+
+HANDSHAKES = ("start", "cancel", "pause", "resume")
+"""Request kinds; each is served on ``handshake/<kind>`` and decided by ``decide_<kind>``."""
+
+
+def payload_of(operation: Operation) -> dict[str, Any]:
+    """The operation's payload as a dict; ``{}`` when empty or not a JSON object."""
+    try:
+        payload = json.loads(operation.payload_json) if operation.payload_json.strip() else {}
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+def as_decision(answer: DecisionLike) -> Decision:
+    """Normalise what a ``decide_*`` method returned."""
+    if answer is None:
+        return Decision(approved=True)
+    if isinstance(answer, Decision):
+        return answer
+    if isinstance(answer, bool):
+        return Decision(approved=answer)
+    if isinstance(answer, tuple) and len(answer) == 2 and isinstance(answer[0], bool):
+        return Decision(approved=answer[0], reason=str(answer[1]) if answer[1] else None)
+    raise TypeError(f"a decide method returned {answer!r}; expected bool, (bool, reason), Decision or None")
+
+
+class BusinessLogicNode(Node):
+    """Serves the four handshake services; override ``decide_*`` to set the rules."""
+
+    def __init__(self, node_name: str = "business_logic", **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        decisions = MutuallyExclusiveCallbackGroup()
+        for kind in HANDSHAKES:
+            self.create_service(
+                Handshake, f"handshake/{kind}", self._handshake_callback(kind), callback_group=decisions
+            )
+
+    def decide_start(self, event: DispatchEvent, operation: Operation) -> DecisionLike:
+        """May the operation start now? Default: yes."""
+        return None
+
+    def decide_cancel(self, event: DispatchEvent, operation: Operation) -> DecisionLike:
+        """May the operation (queued or active) be cancelled? Default: yes."""
+        return None
+
+    def decide_pause(self, event: DispatchEvent, operation: Operation) -> DecisionLike:
+        """May the active operation be paused? Default: yes."""
+        return None
+
+    def decide_resume(self, event: DispatchEvent, operation: Operation) -> DecisionLike:
+        """May the paused operation resume? Default: yes."""
+        return None
+
+    def _handshake_callback(self, kind: str) -> Callable[[Any, Any], Any]:
+        decide = getattr(self, f"decide_{kind}")
+
+        def callback(request: Any, response: Any) -> Any:
+            try:
+                decision = as_decision(decide(request.event, request.operation))
+                data_json = json.dumps(decision.data) if decision.data else ""
+            except Exception as exc:
+                self.get_logger().error(f"decide_{kind} raised {exc!r}; denying")
+                decision = Decision(approved=False, reason=f"business logic error in decide_{kind}: {exc}")
+                data_json = ""
+            response.approved = decision.approved
+            response.reason = decision.reason or ""
+            response.data_json = data_json
+            verdict = "approved" if decision.approved else f"denied: {decision.reason or 'no reason given'}"
+            self.get_logger().info(f"{kind} of operation {request.operation.id or request.event.operation_id}: {verdict}")
+            return response
+
+        return callback
