@@ -24,11 +24,12 @@ from typing import Any
 
 from action_msgs.msg import GoalStatus
 from action_msgs.srv import CancelGoal
-from operation_dispatcher import InvalidStateError, NotFoundError, Operation, OperationDispatcher, OperationRunner
-from operation_dispatcher_interfaces.action import ExecuteOperation
 from rclpy.action import ActionClient
 from rclpy.node import Node
 from std_srvs.srv import Trigger
+
+from operation_dispatcher import InvalidStateError, NotFoundError, Operation, OperationDispatcher, OperationRunner
+from operation_dispatcher_interfaces.action import ExecuteOperation
 
 from .asyncio_bridge import await_rclpy_future, wait_ready
 from .conversions import operation_to_msg

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from builtin_interfaces.msg import Time
+
 from operation_dispatcher import (
     Decision,
     Dependency,

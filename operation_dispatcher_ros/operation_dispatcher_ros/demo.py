@@ -131,10 +131,11 @@ def run(timeout: float, speed: float) -> int:
     domain = _isolate()
     import rclpy
     from nav_msgs.msg import Odometry
-    from operation_dispatcher_interfaces.msg import DispatcherState, DispatchEvent, Operation
-    from operation_dispatcher_interfaces.srv import AddOperations
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+    from operation_dispatcher_interfaces.msg import DispatcherState, DispatchEvent, Operation
+    from operation_dispatcher_interfaces.srv import AddOperations
 
     log_dir = Path(tempfile.mkdtemp(prefix="od-demo-"))
     printer = EventPrinter()

@@ -26,9 +26,15 @@ import asyncio
 import concurrent.futures
 import threading
 import time
-from typing import Any, Callable, Coroutine
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import rclpy
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
 from operation_dispatcher import (
     DenialPolicy,
     DispatcherError,
@@ -39,10 +45,6 @@ from operation_dispatcher import (
     ValidationError,
 )
 from operation_dispatcher_interfaces import msg, srv
-from rcl_interfaces.msg import SetParametersResult
-from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from . import conversions as conv
 from . import dispatcher_params

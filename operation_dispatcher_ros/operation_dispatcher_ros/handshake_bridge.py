@@ -15,9 +15,10 @@ import asyncio
 import time
 from typing import Any
 
+from rclpy.node import Node
+
 from operation_dispatcher import Decision, DispatchEvent, EventType, NotFoundError, OperationDispatcher
 from operation_dispatcher_interfaces.srv import Handshake
-from rclpy.node import Node
 
 from .asyncio_bridge import await_rclpy_future, wait_ready
 from .conversions import decision_from_response, event_to_msg, operation_to_msg

@@ -23,10 +23,10 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
-import rclpy
 from rclpy.action import ActionClient
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
@@ -299,8 +299,8 @@ class RosClient:
 
     def close(self) -> None:
         self.executor.shutdown(timeout_sec=2.0)
+        self._thread.join(3.0)  # spin has returned: nothing runs on the node any more
         self.node.destroy_node()
-        self._thread.join(3.0)
 
     # services
     def client(self, srv_type: Any, name: str) -> Any:

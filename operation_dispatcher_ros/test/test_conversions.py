@@ -9,8 +9,9 @@ import pytest
 pytest.importorskip("rclpy", reason="needs the ROS 2 wheels (make setup)")
 pytest.importorskip("operation_dispatcher_interfaces", reason="needs the colcon workspace (make setup)")
 
-from builtin_interfaces.msg import Time  # noqa: E402
-from operation_dispatcher import (  # noqa: E402
+from builtin_interfaces.msg import Time
+
+from operation_dispatcher import (
     Decision,
     DeniedError,
     Dependency,
@@ -27,8 +28,8 @@ from operation_dispatcher import (  # noqa: E402
     OperationState,
     ValidationError,
 )
-from operation_dispatcher_interfaces import msg, srv  # noqa: E402
-from operation_dispatcher_ros import conversions as conv  # noqa: E402
+from operation_dispatcher_interfaces import msg, srv
+from operation_dispatcher_ros import conversions as conv
 
 T0 = datetime(2025, 3, 4, 5, 6, 7, 123456, tzinfo=timezone.utc)
 

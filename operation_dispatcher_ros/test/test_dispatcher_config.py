@@ -53,6 +53,7 @@ def test_sim_robot_yaml_covers_all_three_nodes():
 @pytest.mark.ros
 def test_nodes_start_with_the_installed_parameter_files(ros_processes, ros_client, ros_namespace):
     from ament_index_python.packages import get_package_share_directory
+
     from operation_dispatcher_interfaces.srv import GetDispatcherState, Handshake
 
     share = Path(get_package_share_directory("operation_dispatcher_ros")) / "config"

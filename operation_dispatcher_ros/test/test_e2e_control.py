@@ -36,6 +36,7 @@ def _command(ros_client, service: str, op_id: str, reason: str = ""):
 
 def test_cancel_queued_and_active(bringup, ros_client):
     from nav_msgs.msg import Odometry
+
     from operation_dispatcher_interfaces.srv import AddOperations
 
     bringup()
@@ -71,6 +72,7 @@ def test_cancel_queued_and_active(bringup, ros_client):
 
 def test_pause_and_resume_keep_progress(bringup, ros_client):
     from nav_msgs.msg import Odometry
+
     from operation_dispatcher_interfaces.srv import AddOperations
 
     bringup()
@@ -130,14 +132,15 @@ def test_denial_reason_retry_after_cooldown_then_start(bringup, ros_client):
     assert [event_metadata(d)["retry_count"] for d in denials] == [1, 2]
     # Each retry waits for the cooldown.
     requests = [e for e in trail if e.event_type == "OPERATION_START_REQUESTED"]
-    for denial, retry in zip(denials, requests[1:]):
+    for denial, retry in zip(denials, requests[1:], strict=False):
         assert _stamp(retry) - _stamp(denial) >= cooldown - 0.05
 
 
 def test_too_many_denials_pause_the_dispatcher(bringup, ros_client):
+    from ros_testing import STATE_QOS
+
     from operation_dispatcher_interfaces.msg import DispatcherState
     from operation_dispatcher_interfaces.srv import AddOperations, GetDispatcherState
-    from ros_testing import STATE_QOS
 
     bringup(business_logic={"rule": "deny_first_n", "deny_count": 1000}, dispatcher={"max_retries": 3}, sim_robot=None)
     events = ros_client.record_events()
@@ -182,7 +185,7 @@ def test_business_logic_absent_default_approve_says_so(bringup, ros_client):
     bringup(business_logic=None, dispatcher={"handshake_timeout": 0.3, "default_decision": "approve"})
     events = ros_client.record_events()
     assert ros_client.call(AddOperations, "add_operations", operations=[transport("solo", 0)]).success
-    started = events.wait_event("OPERATION_STARTED", "solo", timeout=10.0)
+    started = events.wait_event("OPERATION_STARTED", "solo", timeout=20.0)
     assert event_metadata(started)["data"]["business_logic"] == UNAVAILABLE
     events.wait_event("OPERATION_COMPLETED", "solo", timeout=20.0)
     assert json.loads(started.metadata_json)["data"]["default_decision"] == "approve"

@@ -26,6 +26,7 @@ def transport(op_id: str, priority: int, dx: float = 1.0, **extra: object):
 
 def test_three_transports_run_in_priority_order_with_moving_odometry(bringup, ros_client):
     from nav_msgs.msg import Odometry
+
     from operation_dispatcher_interfaces.srv import AddOperations, DispatcherCommand, GetHistory
 
     bringup()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-launch_testing = pytest.importorskip("launch_testing", reason="launch_testing is not installed (not on PyPI)")
+pytest.importorskip("launch_testing", reason="launch_testing is not installed (not on PyPI)")
 pytest.importorskip("launch_ros", reason="launch_ros is not installed (not on PyPI)")
 
 import launch_testing.actions  # noqa: E402
@@ -69,6 +69,7 @@ class TestMainScenario(unittest.TestCase):
 
     def test_three_transports_in_priority_order(self):
         from nav_msgs.msg import Odometry
+
         from operation_dispatcher_interfaces.srv import AddOperations, DispatcherCommand
 
         client = self.client
