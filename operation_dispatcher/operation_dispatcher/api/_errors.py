@@ -81,7 +81,14 @@ async def _on_request_validation(request: Request, exc: Exception) -> JSONRespon
     errors = exc.errors()
     first = errors[0]
     body_field = getattr(request.scope.get("route"), "body_field", None)
-    field = _field_name(tuple(first["loc"]), getattr(body_field, "name", None))
+    body_name = getattr(body_field, "name", None)
+    if first.get("type") == "json_invalid":
+        # loc is ("body", <character offset>): the offset is no list index, so name the body itself.
+        field = body_name or "body"
+        where, detail = first["loc"][-1], (first.get("ctx") or {}).get("error", "")
+        message = f"not valid JSON at character {where}" + (f" ({detail})" if detail else "")
+        return error_json(422, "VALIDATION", f"{field}: {message}", field=field, errors=len(errors))
+    field = _field_name(tuple(first["loc"]), body_name)
     message = str(first["msg"]).removeprefix("Value error, ")
     return error_json(422, "VALIDATION", f"{field}: {message}" if field else message, field=field or None, errors=len(errors))
 

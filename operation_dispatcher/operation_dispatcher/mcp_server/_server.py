@@ -14,8 +14,9 @@ import json
 from collections.abc import Iterator
 from typing import Annotated, Any
 
+import pydantic
 from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError, UnexpectedToolError
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
@@ -28,6 +29,7 @@ from .._models import (
     DispatchEvent,
     OperationRecord,
     OperationState,
+    validation_error_from,
 )
 from ..api._lifecycle import DispatcherLifecycle
 
@@ -58,10 +60,26 @@ def _as_tool_error() -> Iterator[None]:
         raise ToolError(json.dumps({"error": exc.to_dict()}, default=str)) from exc
 
 
+class _DispatcherMCPServer(MCPServer):
+    """Arguments that fail a tool's schema (an empty list, a limit out of range, an unknown state)
+    are refused in the same shape as a core refusal: ``{"error": {"code": "VALIDATION", "message",
+    "details": {"field"}}}`` naming the argument, not the SDK's pydantic dump."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            cause = exc.__cause__
+            if isinstance(exc, UnexpectedToolError) or not isinstance(cause, pydantic.ValidationError):
+                raise
+            error = validation_error_from(cause)
+            raise ToolError(f"Error executing tool {name}: {json.dumps({'error': error.to_dict()}, default=str)}") from cause
+
+
 def create_mcp_server(dispatcher: OperationDispatcher, lifecycle: DispatcherLifecycle | None = None) -> MCPServer:
     """An MCP server over ``dispatcher``; ``lifecycle`` starts and stops its loop (one is made if not given)."""
     lifecycle = lifecycle or DispatcherLifecycle(dispatcher)
-    server: MCPServer = MCPServer(name="operation_dispatcher", instructions=INSTRUCTIONS, log_level="WARNING")
+    server: MCPServer = _DispatcherMCPServer(name="operation_dispatcher", instructions=INSTRUCTIONS, log_level="WARNING")
 
     @server.tool(annotations=_READ)
     def list_operations(state: OperationState | None = None) -> list[OperationRecord]:
