@@ -5,16 +5,14 @@ robot's adapter: the same action, the same pause / resume services.
 
 Interfaces (relative names; the namespace comes from launch):
 
-=========================  ========  =====================================================
-``execute_operation``      action    operation_dispatcher_interfaces/ExecuteOperation; one
-                                     goal at a time, a malformed payload or a second goal
-                                     while busy is rejected in the goal callback
-``execute_operation/pause``  service  std_srvs/Trigger: hold the active goal, keep progress
-``execute_operation/resume`` service  std_srvs/Trigger: continue from the held progress
-``odom``                   topic     nav_msgs/Odometry, frame ``odom_frame``, child ``base_frame``
-``pose``                   topic     geometry_msgs/PoseStamped, frame ``odom_frame``
-``battery_state``          topic     std_msgs/Float32, charge 0.0 .. 1.0
-=========================  ========  =====================================================
+- action ``execute_operation`` (operation_dispatcher_interfaces/ExecuteOperation):
+  one goal at a time; a malformed payload, or a second goal while busy, is
+  rejected in the goal callback (the reason is logged).
+- services ``execute_operation/pause`` and ``execute_operation/resume``
+  (std_srvs/Trigger): hold the active goal keeping its progress, continue.
+- topics ``odom`` (nav_msgs/Odometry, frame ``odom_frame``, child
+  ``base_frame``), ``pose`` (geometry_msgs/PoseStamped) and
+  ``battery_state`` (std_msgs/Float32, charge 0.0 .. 1.0), at ``rate_hz``.
 
 Payload (``Operation.payload_json``, see ``sim_robot_motion.parse_task``)::
 
@@ -24,24 +22,24 @@ Payload (``Operation.payload_json``, see ``sim_robot_motion.parse_task``)::
 
 Parameters (default, range; "live" = may be changed at runtime):
 
-======================== ============ ============== ==================================
-``rate_hz``              20.0         1.0 .. 200.0   control, feedback and publish rate
-``speed``                1.0          0.01 .. 100.0  m/s, live
-``initial_x``            0.0          +-1e6          start position (m)
-``initial_y``            0.0          +-1e6          start position (m)
-``initial_yaw``          0.0          -pi .. pi      start heading (rad)
-``battery_initial``      1.0          0.0 .. 1.0     charge at start
-``battery_drain_per_m``  0.01         0.0 .. 1.0     charge used per metre driven, live
-``battery_recharge_per_s`` 0.02       0.0 .. 1.0     charge gained per second idle, live
-``fail_at``              -1.0         -1.0 .. 1.0    every goal fails at this progress;
-                                                     negative = never, live
-``odom_frame``           "odom"                      frame of odom and pose
-``base_frame``           "base_link"                 child frame of odom
-======================== ============ ============== ==================================
+========================== =========== ============= =========================================================
+``rate_hz``                20.0        1.0 .. 200.0  control, feedback and publish rate (Hz)
+``speed``                  1.0         0.01 .. 100.0 m/s, live
+``initial_x``              0.0         +-1e6         start position (m)
+``initial_y``              0.0         +-1e6         start position (m)
+``initial_yaw``            0.0         -pi .. pi     start heading (rad)
+``battery_initial``        1.0         0.0 .. 1.0    charge at start
+``battery_drain_per_m``    0.01        0.0 .. 1.0    charge used per metre driven, live
+``battery_recharge_per_s`` 0.02        0.0 .. 1.0    charge gained per second without a goal, live
+``fail_at``                -1.0        -1.0 .. 1.0   every goal fails at this progress; negative = never, live
+``odom_frame``             "odom"                    frame of odom and pose
+``base_frame``             "base_link"               child frame of odom
+========================== =========== ============= =========================================================
 
 Results: success with error_code NONE; a failure (on demand, or battery
 empty) aborts with INTERNAL and the reason in ``message``; a cancel ends
-CANCELED with NONE, after the robot has stopped.
+CANCELED with NONE, after the robot has stopped; a shutdown during a goal
+aborts it with UNAVAILABLE.
 """
 
 from __future__ import annotations
