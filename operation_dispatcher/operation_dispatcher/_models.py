@@ -8,7 +8,6 @@ read as UTC, an aware one is converted.
 from __future__ import annotations
 
 import json
-import math
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -135,7 +134,7 @@ class Operation(BaseModel):
     priority: int = Field(default=0, ge=limits.PRIORITY_MIN, le=limits.PRIORITY_MAX, description="Higher first.")
     release_date: datetime | None = Field(default=None, description=f"Not before this time; {_DATE_RANGE}.")
     planned_duration: float | None = Field(
-        default=None, ge=0, le=limits.MAX_DURATION_SECONDS, description="Expected duration in seconds."
+        default=None, ge=0, le=limits.MAX_DURATION_SECONDS, allow_inf_nan=False, description="Expected duration in seconds."
     )
     due_date: datetime | None = Field(default=None, description=f"Should be done by this time; {_DATE_RANGE}.")
     dependencies: list[Dependency] = Field(default_factory=list, max_length=limits.MAX_DEPENDENCIES)
@@ -152,13 +151,6 @@ class Operation(BaseModel):
     @classmethod
     def _utc(cls, value: datetime | None, info: pydantic.ValidationInfo) -> datetime | None:
         return _as_utc(value, info.field_name or "date")
-
-    @field_validator("planned_duration")
-    @classmethod
-    def _finite(cls, value: float | None) -> float | None:
-        if value is not None and not math.isfinite(value):
-            raise ValueError("planned_duration must be a finite number of seconds")
-        return value
 
     @field_validator("payload")
     @classmethod
