@@ -314,13 +314,28 @@ class RosClient:
             raise AssertionError(f"service {self._full(name)} not available within {timeout:g} s")
 
     def call(self, srv_type: Any, name: str, request: Any = None, timeout: float = 10.0, **fields: Any) -> Any:
-        """Call a service and wait for the response (AssertionError on timeout)."""
+        """Call a service and wait for the response (AssertionError on timeout).
+
+        Sent twice at most: Fast DDS drops a response when the request came
+        before the server matched this client's reply reader ("failed to send
+        response (timeout)"), which happens to a first call right after
+        discovery on a loaded machine. Use ids in requests that add things,
+        so a repeat is harmless (the dispatcher reports already_present).
+        """
         if request is None:
             request = srv_type.Request(**fields)
         client = self.client(srv_type, name)
+        deadline = time.monotonic() + timeout
         if not client.wait_for_service(timeout_sec=timeout):
             raise AssertionError(f"service {self._full(name)} not available within {timeout:g} s")
-        return wait_future(client.call_async(request), timeout, f"response of {self._full(name)}")
+        first = client.call_async(request)
+        try:
+            return wait_future(first, min(3.0, max(deadline - time.monotonic(), 0.1)), "first response")
+        except AssertionError:
+            if hasattr(client, "remove_pending_request"):  # rclpy >= Humble
+                client.remove_pending_request(first)
+        left = max(deadline - time.monotonic(), 0.1)
+        return wait_future(client.call_async(request), left, f"response of {self._full(name)}")
 
     # actions
     def action_client(self, action_type: Any, name: str) -> ActionClient:
@@ -340,12 +355,15 @@ class RosClient:
 
         recorder = EventRecorder()
         self.node.create_subscription(DispatchEvent, topic, recorder, EVENTS_QOS)
+        self.wait_for_publishers(topic)
         return recorder
 
-    def wait_for_subscribers(self, publisher_topic: str, count: int = 1, timeout: float = 10.0) -> None:
-        """Wait until ``count`` publishers exist on ``publisher_topic`` (discovery done)."""
-        full = self._full(publisher_topic)
+    def wait_for_publishers(self, topic: str, count: int = 1, timeout: float = 10.0) -> None:
+        """Wait until ``count`` publishers exist on ``topic`` (discovery done)."""
+        full = self._full(topic)
         wait_until(lambda: self.node.count_publishers(full) >= count, timeout, f"{count} publisher(s) on {full}")
+
+    wait_for_subscribers = wait_for_publishers  # the first, misleading name; kept for callers
 
     def _full(self, name: str) -> str:
         return name if name.startswith("/") else f"/{self.namespace.strip('/')}/{name}".replace("//", "/")

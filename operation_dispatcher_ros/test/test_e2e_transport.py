@@ -43,8 +43,12 @@ def test_three_transports_run_in_priority_order_with_moving_odometry(bringup, ro
 
     for op_id in ("high", "mid", "low"):
         events.wait_event("OPERATION_COMPLETED", op_id, timeout=20.0)
+    from operation_dispatcher_interfaces.srv import GetEvents
+
     for op_id in ("high", "mid", "low"):
-        assert [t for t in events.types_for(op_id) if t in LIFECYCLE] == LIFECYCLE
+        recorded = ros_client.call(GetEvents, "get_events", operation_id=op_id).events
+        assert [e.event_type for e in recorded if e.event_type in LIFECYCLE] == LIFECYCLE
+        assert [t for t in events.types_for(op_id) if t in LIFECYCLE[2:]] == LIFECYCLE[2:]
     started = [e.operation_id for e in events.of_type("OPERATION_STARTED")]
     assert started == ["high", "mid", "low"]
     completed_order = [e.operation_id for e in events.of_type("OPERATION_COMPLETED")]
