@@ -5,6 +5,13 @@ lives in its own thread. So an rclpy future is never awaited directly:
 its done callback hands the result over with ``loop.call_soon_threadsafe``.
 Graph queries (is a service / action server there?) have no callback, so
 they are re-checked on a short timer, bounded by a deadline.
+
+:func:`call_query` is for requests that are pure queries (a handshake): a
+fresh client's first request can reach a Fast DDS server before the server
+has matched the client's reply reader, and the server then drops the reply
+("failed to send response (timeout): client will not receive response",
+ros2/rclpy#1136). Such a request is sent again after a short wait, within
+the caller's budget; the first answer to any copy wins.
 """
 
 from __future__ import annotations
@@ -41,6 +48,52 @@ async def await_rclpy_future(future: Any, timeout: float) -> Any:
 
     future.add_done_callback(hand_over)
     return await asyncio.wait_for(bridged, timeout)
+
+
+async def call_query(client: Any, request: Any, timeout: float, resend_after: float) -> Any:
+    """Send ``request`` on ``client`` and return the first response; resend it
+    every ``resend_after`` seconds while none came, until ``timeout``
+    (then asyncio.TimeoutError). Only for requests that change nothing on
+    the server, or whose repeat the server tolerates: a slow answer may
+    meet a second copy of the request."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    answered: asyncio.Future[Any] = loop.create_future()
+    sent: list[Any] = []
+
+    def transfer(done: Any) -> None:
+        if answered.done():
+            return
+        exc = done.exception()
+        if exc is not None:
+            answered.set_exception(exc)
+        elif not done.cancelled():
+            answered.set_result(done.result())
+
+    def hand_over(done: Any) -> None:
+        try:
+            loop.call_soon_threadsafe(transfer, done)
+        except RuntimeError:
+            pass  # the loop closed during shutdown
+
+    try:
+        while True:
+            future = client.call_async(request)
+            sent.append(future)
+            future.add_done_callback(hand_over)
+            left = deadline - loop.time()
+            if left <= 0:
+                raise asyncio.TimeoutError
+            try:
+                return await asyncio.wait_for(asyncio.shield(answered), min(resend_after, left))
+            except asyncio.TimeoutError:
+                if loop.time() >= deadline:
+                    raise
+    finally:
+        if hasattr(client, "remove_pending_request"):  # rclpy >= Humble: forget the unanswered copies
+            for future in sent:
+                if not future.done():
+                    client.remove_pending_request(future)
 
 
 async def wait_ready(is_ready: Callable[[], bool], timeout: float) -> bool:

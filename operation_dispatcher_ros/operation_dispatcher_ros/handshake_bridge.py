@@ -7,6 +7,14 @@ time, because it is not running or died mid-call, the configured default
 decision applies, and the decision says so in its reason and data, so the
 resulting ``*_DENIED`` or STARTED event shows "business logic unavailable,
 default applied".
+
+A handshake is a pure question, so a request without an answer is sent
+again (every ``resend_after`` seconds, within the same budget): Fast DDS
+drops the reply to a request that reaches the business logic before it
+has matched the dispatcher's reply reader, which happens to the first
+request after the business logic (re)appears. A slow answer may therefore
+meet a second copy of the request; the copies carry the same event (type,
+operation, stamp), so a business logic that counts requests can tell.
 """
 
 from __future__ import annotations
@@ -20,10 +28,13 @@ from rclpy.node import Node
 from operation_dispatcher import Decision, DispatchEvent, EventType, NotFoundError, OperationDispatcher
 from operation_dispatcher_interfaces.srv import Handshake
 
-from .asyncio_bridge import await_rclpy_future, wait_ready
+from .asyncio_bridge import call_query, wait_ready
 from .conversions import decision_from_response, event_to_msg, operation_to_msg
+from .qos import SERVICES_QOS
 
 UNAVAILABLE = "business logic unavailable, default applied"
+RESEND_AFTER = 0.25
+"""Seconds without an answer before a handshake is sent again (at least 3 tries within the timeout)."""
 
 _KINDS = {
     EventType.OPERATION_START_REQUESTED: "start",
@@ -47,7 +58,7 @@ class HandshakeBridge:
         self.default_approve = default_approve
         self._names = dict(service_names)
         self._clients = {
-            kind: node.create_client(Handshake, name, callback_group=callback_group) for kind, name in service_names.items()
+            kind: node.create_client(Handshake, name, qos_profile=SERVICES_QOS, callback_group=callback_group) for kind, name in service_names.items()
         }
         self.dispatcher: OperationDispatcher | None = None
 
@@ -63,12 +74,10 @@ class HandshakeBridge:
         operation = self._operation(event)
         if operation is not None:
             request.operation = operation
-        future = client.call_async(request)
+        left = max(deadline - time.monotonic(), 0.001)
         try:
-            response = await await_rclpy_future(future, max(deadline - time.monotonic(), 0.001))
+            response = await call_query(client, request, left, min(RESEND_AFTER, self.timeout / 3))
         except asyncio.TimeoutError:
-            if hasattr(client, "remove_pending_request"):
-                client.remove_pending_request(future)
             return self._default(f"no answer from {name} within {self.timeout:g} s")
         except Exception as exc:
             return self._default(f"call to {name} failed: {exc}")
