@@ -114,6 +114,7 @@ def ros_client(ros_context: Any, ros_namespace: str) -> Iterator[Any]:
 # Parameters that keep the simulated bring-up fast in tests: high speed,
 # short cooldowns and timeouts. Tests override single values.
 FAST_DISPATCHER_PARAMS: dict[str, Any] = {
+    "store_path": "",  # memory only: no test sees another's operations; a test that needs a file names one
     "handshake_timeout": 1.0,
     "cooldown_seconds": 0.2,
     "max_retries": 5,
@@ -147,13 +148,16 @@ def bringup(ros_processes: Any, ros_client: Any, ros_namespace: str) -> Callable
         if dispatcher is not None:
             procs["dispatcher"] = ros_processes.start("dispatcher_node", ros_namespace, {**FAST_DISPATCHER_PARAMS, **dispatcher})
         if sim_robot is not None:
-            client = ros_client.action_client(ExecuteOperation, "execute_operation")
-            if not client.wait_for_server(timeout_sec=timeout):
-                raise AssertionError(f"sim robot action server not up within {timeout:g} s\n{ros_processes.logs()}")
+            try:
+                ros_client.wait_for_action_server(ExecuteOperation, "execute_operation", timeout)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\n{ros_processes.logs()}") from None
         if business_logic is not None:
             ros_client.wait_for_service(Handshake, "handshake/start", timeout)
         if dispatcher is not None:
             ros_client.wait_for_service(AddOperations, "add_operations", timeout)
+            # so that record_events() after bringup finds the publisher and waits for its match
+            ros_client.wait_for_publishers("dispatch_events", timeout=timeout)
         return procs
 
     assert ros_testing  # imported for its skip

@@ -32,10 +32,14 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
+from operation_dispatcher_ros.qos import SERVICES_QOS
+
 PACKAGE = "operation_dispatcher_ros"
 DEFAULT_DOMAIN_RANGE = "10-39"
 EVENTS_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
 STATE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+WARM_UP_ATTEMPT = 0.5
+"""Seconds the first warm-up request waits for its answer before the next copy is sent (doubling)."""
 
 
 # --------------------------------------------------------------------- domain
@@ -289,6 +293,7 @@ class RosClient:
         self._thread = threading.Thread(target=self._spin, name="ros-test-executor", daemon=True)
         self._clients: dict[tuple[Any, str], Any] = {}
         self._action_clients: dict[tuple[Any, str], ActionClient] = {}
+        self._warm: set[int] = set()  # ids of service clients known to be matched by their server
         self._thread.start()
 
     def _spin(self) -> None:
@@ -306,36 +311,116 @@ class RosClient:
     def client(self, srv_type: Any, name: str) -> Any:
         key = (srv_type, name)
         if key not in self._clients:
-            self._clients[key] = self.node.create_client(srv_type, name)
+            self._clients[key] = self.node.create_client(srv_type, name, qos_profile=SERVICES_QOS)
         return self._clients[key]
 
     def wait_for_service(self, srv_type: Any, name: str, timeout: float = 15.0) -> None:
-        if not self.client(srv_type, name).wait_for_service(timeout_sec=timeout):
+        """Wait until ``name`` is served, then warm this node's client of it (see :meth:`warm`).
+
+        Call it again after the server restarted: a new server has to match
+        the client anew."""
+        client = self.client(srv_type, name)
+        deadline = time.monotonic() + timeout
+        if not client.wait_for_service(timeout_sec=timeout):
             raise AssertionError(f"service {self._full(name)} not available within {timeout:g} s")
+        self._warm.discard(id(client))
+        self.warm(srv_type, name, max(deadline - time.monotonic(), WARM_UP_ATTEMPT))
+
+    def warm(self, srv_type: Any, name: str, timeout: float = 15.0) -> None:
+        """Make sure the server has matched this client both ways before a real request.
+
+        Fast DDS drops a request that arrives before the server matched the
+        client's request writer, and the reply to one that arrives before it
+        matched the client's reply reader ("failed to send response
+        (timeout)"); wait_for_service only sees the client's side of the
+        match. So the client sends a request that changes nothing (refused
+        with VALIDATION, or read-only; see :func:`harmless_request`) until
+        one is answered. A service with no harmless request (dispatcher
+        start/stop/pause/resume, the robot's Triggers, handshakes) is warmed
+        through its node instead: a fresh client of that node's
+        ``get_parameters``, created after this client, is answered only once
+        the server has processed the discovery data of every endpoint this
+        process announced before it (in order, over one reliable channel).
+        After this, no request of a test is ever the first on its client and
+        nothing needs to be sent twice.
+        """
+        client = self.client(srv_type, name)
+        if id(client) in self._warm:
+            return
+        deadline = time.monotonic() + timeout
+        request = harmless_request(srv_type, name)
+        if request is not None:
+            _answer_once(client, request, deadline, self._full(name))
+        else:
+            self._warm_through_node(self._server_node(name, deadline), deadline)
+        self._warm.add(id(client))
+
+    def _server_node(self, name: str, deadline: float, action: bool = False) -> str:
+        """The fully qualified name of the node serving service (or action) ``name``."""
+        from rclpy.action.graph import get_action_server_names_and_types_by_node
+
+        full = self._full(name)
+        while True:
+            for node_name, node_ns in self.node.get_node_names_and_namespaces():
+                if action:
+                    offered = get_action_server_names_and_types_by_node(self.node, node_name, node_ns)
+                else:
+                    offered = self.node.get_service_names_and_types_by_node(node_name, node_ns)
+                if any(n == full for n, _ in offered):
+                    return f"{node_ns.rstrip('/')}/{node_name}"
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no node on the graph offers {full}")
+            time.sleep(0.02)  # graph queries have no callback
+
+    def _warm_through_node(self, node_fqn: str, deadline: float) -> None:
+        """Warm every endpoint this process announced so far towards ``node_fqn``, with a
+        fresh client of one of its harmless services (``get_parameters`` preferred)."""
+        probe_type, probe_name = self._probe_service(node_fqn, deadline)
+        probe = self.node.create_client(probe_type, probe_name, qos_profile=SERVICES_QOS)
+        try:
+            if not probe.wait_for_service(timeout_sec=max(deadline - time.monotonic(), 0.1)):
+                raise AssertionError(f"{probe_name} not available")
+            _answer_once(probe, harmless_request(probe_type, probe_name), deadline, probe_name)
+        finally:
+            self.node.destroy_client(probe)
+
+    def _probe_service(self, node_fqn: str, deadline: float) -> tuple[Any, str]:
+        namespace, _, name = node_fqn.rpartition("/")
+        while True:
+            candidates = []
+            for service, types in self.node.get_service_names_and_types_by_node(name, namespace or "/"):
+                srv_type = _import_type(types[0])
+                if srv_type is not None and harmless_request(srv_type, service) is not None:
+                    candidates.append((not service.endswith("/get_parameters"), service, srv_type))
+            if candidates:
+                _, service, srv_type = min(candidates, key=lambda c: (c[0], c[1]))
+                return srv_type, service
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{node_fqn} offers no service with a harmless request to warm up with")
+            time.sleep(0.02)  # graph queries have no callback
 
     def call(self, srv_type: Any, name: str, request: Any = None, timeout: float = 10.0, **fields: Any) -> Any:
-        """Call a service and wait for the response (AssertionError on timeout).
+        """Call a service once and wait for the response (AssertionError on timeout).
 
-        Sent twice at most: Fast DDS drops a response when the request came
-        before the server matched this client's reply reader ("failed to send
-        response (timeout)"), which happens to a first call right after
-        discovery on a loaded machine. Use ids in requests that add things,
-        so a repeat is harmless (the dispatcher reports already_present).
+        Sent exactly once, never repeated: the client is warmed first (see
+        :meth:`warm`), so the request is not the first on its client, and
+        the deep history of :data:`SERVICES_QOS` keeps replies to other
+        clients from pushing this one out.
         """
         if request is None:
             request = srv_type.Request(**fields)
         client = self.client(srv_type, name)
         deadline = time.monotonic() + timeout
-        if not client.wait_for_service(timeout_sec=timeout):
-            raise AssertionError(f"service {self._full(name)} not available within {timeout:g} s")
-        first = client.call_async(request)
+        if id(client) not in self._warm:
+            if not client.wait_for_service(timeout_sec=timeout):
+                raise AssertionError(f"service {self._full(name)} not available within {timeout:g} s")
+            self.warm(srv_type, name, max(deadline - time.monotonic(), WARM_UP_ATTEMPT))
+        future = client.call_async(request)
         try:
-            return wait_future(first, min(3.0, max(deadline - time.monotonic(), 0.1)), "first response")
+            return wait_future(future, max(deadline - time.monotonic(), 0.1), f"response of {self._full(name)}")
         except AssertionError:
-            if hasattr(client, "remove_pending_request"):  # rclpy >= Humble
-                client.remove_pending_request(first)
-        left = max(deadline - time.monotonic(), 0.1)
-        return wait_future(client.call_async(request), left, f"response of {self._full(name)}")
+            client.remove_pending_request(future)
+            raise
 
     # actions
     def action_client(self, action_type: Any, name: str) -> ActionClient:
@@ -343,6 +428,20 @@ class RosClient:
         if key not in self._action_clients:
             self._action_clients[key] = ActionClient(self.node, action_type, name)
         return self._action_clients[key]
+
+    def wait_for_action_server(self, action_type: Any, name: str, timeout: float = 15.0) -> ActionClient:
+        """The action client of ``name``, once its server is up AND has matched it.
+
+        An action is three services and two topics: the first goal of a
+        fresh client meets the same race as a first service request, and
+        there is no harmless goal. So the client is warmed through the
+        server's node (see :meth:`warm`)."""
+        client = self.action_client(action_type, name)
+        deadline = time.monotonic() + timeout
+        if not client.wait_for_server(timeout_sec=timeout):
+            raise AssertionError(f"action server {self._full(name)} not available within {timeout:g} s")
+        self._warm_through_node(self._server_node(name, deadline, action=True), deadline)
+        return client
 
     # topics
     def record(self, msg_type: Any, topic: str, qos: QoSProfile | int = 10, recorder: Recorder | None = None) -> Recorder:
@@ -355,8 +454,24 @@ class RosClient:
 
         recorder = EventRecorder()
         self.node.create_subscription(DispatchEvent, topic, recorder, EVENTS_QOS)
-        self.wait_for_publishers(topic)
+        self.warm_subscription(topic)
         return recorder
+
+    def warm_subscription(self, topic: str, timeout: float = 10.0) -> None:
+        """Once a publisher of ``topic`` is known, wait until it has matched our
+        new subscription, so that nothing it publishes from now on is missed.
+
+        count_publishers only shows our side of the match; the publisher's
+        node answering a fresh ``get_parameters`` client, created after the
+        subscription, shows that it processed the subscription's discovery
+        data too (see :meth:`warm`). With no publisher yet (its node starts
+        later) there is nothing to wait for here; then any later warm-up of
+        a client to that node (e.g. :meth:`wait_for_service`) covers this
+        subscription, which was announced before that client."""
+        full = self._full(topic)
+        deadline = time.monotonic() + timeout
+        for info in self.node.get_publishers_info_by_topic(full):
+            self._warm_through_node(f"{info.node_namespace.rstrip('/')}/{info.node_name}", deadline)
 
     def wait_for_publishers(self, topic: str, count: int = 1, timeout: float = 10.0) -> None:
         """Wait until ``count`` publishers exist on ``topic`` (discovery done)."""
@@ -367,6 +482,57 @@ class RosClient:
 
     def _full(self, name: str) -> str:
         return name if name.startswith("/") else f"/{self.namespace.strip('/')}/{name}".replace("//", "/")
+
+
+def harmless_request(srv_type: Any, name: str) -> Any:
+    """A request to ``name`` that changes nothing, or None when there is none.
+
+    The dispatcher refuses an empty add or an empty operation id with
+    VALIDATION before touching anything; queries and parameter reads are
+    read-only."""
+    type_name = srv_type.__name__
+    if type_name == "AddOperations":
+        return srv_type.Request(operations=[])
+    if type_name in ("OperationCommand", "GetEvents"):
+        return srv_type.Request(operation_id="")
+    if type_name == "ListOperations":
+        return srv_type.Request(state="WARM_UP")  # not a state: VALIDATION, and no list of everything to send
+    if type_name == "GetHistory":
+        return srv_type.Request(limit=1)
+    if type_name in ("GetOperation", "GetDispatcherState", "ListParameters", "DescribeParameters", "GetParameterTypes"):
+        return srv_type.Request()
+    if type_name == "GetParameters":
+        return srv_type.Request(names=[])
+    if type_name == "SetParameters":
+        return srv_type.Request(parameters=[])
+    return None
+
+
+def _import_type(type_name: str) -> Any:
+    """The Python class of a ``pkg/srv/Name`` type string, or None."""
+    import importlib
+
+    try:
+        package, kind, name = type_name.split("/")
+        return getattr(importlib.import_module(f"{package}.{kind}"), name)
+    except (ValueError, ImportError, AttributeError):
+        return None
+
+
+def _answer_once(client: Any, request: Any, deadline: float, what: str) -> Any:
+    """Send a harmless ``request`` until one copy is answered (the warm-up); each try
+    waits twice as long as the one before, so a busy server is not flooded."""
+    attempt = WARM_UP_ATTEMPT
+    while True:
+        future = client.call_async(request)
+        left = deadline - time.monotonic()
+        try:
+            return wait_future(future, max(min(attempt, left), 0.01), "warm-up answer")
+        except AssertionError:
+            client.remove_pending_request(future)
+            attempt *= 2
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no answer from {what} to a warm-up request before the deadline")
 
 
 def wait_future(future: Any, timeout: float, what: str) -> Any:

@@ -73,19 +73,23 @@ def test_cancel_queued_and_active(bringup, ros_client):
 def test_pause_and_resume_keep_progress(bringup, ros_client):
     from nav_msgs.msg import Odometry
 
-    from operation_dispatcher_interfaces.srv import AddOperations
+    from operation_dispatcher_interfaces.srv import AddOperations, OperationCommand
 
     bringup()
     events = ros_client.record_events()
     odom = ros_client.record(Odometry, "odom")
-    assert ros_client.call(AddOperations, "add_operations", operations=[transport("trip", 0, dx=10.0)]).success
+    # A trip of about 6 s, paused at 5 %: the pause (handshake + robot) has seconds to land before
+    # the trip could end, however loaded the machine; the clients are warm before the trip starts.
+    for service in ("pause_operation", "resume_operation"):
+        ros_client.wait_for_service(OperationCommand, service)
+    assert ros_client.call(AddOperations, "add_operations", operations=[transport("trip", 0, dx=30.0)]).success
     events.wait_event("OPERATION_STARTED", "trip")
-    wait_until(lambda: _progress(ros_client, "trip") > 0.1, 10.0, "progress above 0.1")
+    wait_until(lambda: _progress(ros_client, "trip") > 0.05, 10.0, "progress above 0.05")
 
     assert _command(ros_client, "pause_operation", "trip", "door closed").success
     paused = events.wait_event("OPERATION_PAUSED", "trip")
     held = _progress(ros_client, "trip")
-    assert held >= event_metadata(paused)["progress"] > 0.1
+    assert 0.05 < event_metadata(paused)["progress"] <= held < 0.9
     # Held: the robot stands and the progress stays.
     seen = len(odom.snapshot())
     odom.wait_for_count(lambda m: True, seen + 5, 5.0, "more odometry")

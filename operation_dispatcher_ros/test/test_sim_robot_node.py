@@ -74,9 +74,10 @@ def robot(ros_processes: Any, ros_client: Any, ros_namespace: str) -> Any:
 
     def start(**params: Any) -> Any:
         ros_processes.start("sim_robot_node", ros_namespace, {"speed": SPEED, **params})
-        client = ros_client.action_client(ExecuteOperation, "execute_operation")
-        assert client.wait_for_server(timeout_sec=20.0), f"action server not up\n{ros_processes.logs()}"
-        return client
+        try:  # up, and matched with our client: the first goal is not lost
+            return ros_client.wait_for_action_server(ExecuteOperation, "execute_operation", 20.0)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{ros_processes.logs()}") from None
 
     return start
 
@@ -146,6 +147,8 @@ def test_second_goal_while_busy_is_rejected_and_cancel_stops_the_robot(robot: An
 
 def test_pause_holds_progress_and_resume_continues_from_it(robot: Any, ros_client: Any) -> None:
     client = robot()
+    for name in ("execute_operation/pause", "execute_operation/resume"):
+        ros_client.wait_for_service(Trigger, name)  # warmed now, not between the feedback and the pause
     goal = Goal(client, transport((5.0, 0.0), (5.0, 5.0)))  # 10 m, 2 s
     goal.wait_feedback(lambda f: f.progress > 0.05, what="progress above 5%")
     paused = ros_client.call(Trigger, "execute_operation/pause")
