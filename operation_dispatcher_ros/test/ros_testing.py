@@ -29,7 +29,7 @@ from typing import Any
 
 from rclpy.action import ActionClient
 from rclpy.executors import MultiThreadedExecutor
-from rclpy.node import Node
+from rclpy.node import Node, NodeNameNonExistentError
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from operation_dispatcher_ros.qos import SERVICES_QOS
@@ -303,7 +303,10 @@ class RosClient:
             pass
 
     def close(self) -> None:
-        self.executor.shutdown(timeout_sec=2.0)
+        try:  # a callback that hangs (a test's held goal) must not hang the teardown: no unbounded join
+            self.executor.shutdown(timeout_sec=2.0, wait_for_threads=False)
+        except TypeError:  # rclpy before Kilted: no such argument, and no join of its threads either
+            self.executor.shutdown(timeout_sec=2.0)
         self._thread.join(3.0)  # spin has returned: nothing runs on the node any more
         self.node.destroy_node()
 
@@ -362,10 +365,13 @@ class RosClient:
         full = self._full(name)
         while True:
             for node_name, node_ns in self.node.get_node_names_and_namespaces():
-                if action:
-                    offered = get_action_server_names_and_types_by_node(self.node, node_name, node_ns)
-                else:
-                    offered = self.node.get_service_names_and_types_by_node(node_name, node_ns)
+                try:
+                    if action:
+                        offered = get_action_server_names_and_types_by_node(self.node, node_name, node_ns)
+                    else:
+                        offered = self.node.get_service_names_and_types_by_node(node_name, node_ns)
+                except NodeNameNonExistentError:  # gone since the listing
+                    continue
                 if any(n == full for n, _ in offered):
                     return f"{node_ns.rstrip('/')}/{node_name}"
             if time.monotonic() > deadline:
@@ -388,7 +394,11 @@ class RosClient:
         namespace, _, name = node_fqn.rpartition("/")
         while True:
             candidates = []
-            for service, types in self.node.get_service_names_and_types_by_node(name, namespace or "/"):
+            try:
+                offered = self.node.get_service_names_and_types_by_node(name, namespace or "/")
+            except NodeNameNonExistentError:  # not (or no longer) on the graph: look again until the deadline
+                offered = []
+            for service, types in offered:
                 srv_type = _import_type(types[0])
                 if srv_type is not None and harmless_request(srv_type, service) is not None:
                     candidates.append((not service.endswith("/get_parameters"), service, srv_type))
@@ -470,8 +480,16 @@ class RosClient:
         subscription, which was announced before that client."""
         full = self._full(topic)
         deadline = time.monotonic() + timeout
-        for info in self.node.get_publishers_info_by_topic(full):
-            self._warm_through_node(f"{info.node_namespace.rstrip('/')}/{info.node_name}", deadline)
+        while True:  # an endpoint is seen before its node's name ("_NODE_NAME_UNKNOWN_") for a moment
+            infos = self.node.get_publishers_info_by_topic(full)
+            if all(i.node_namespace.startswith("/") for i in infos):
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the node of a publisher on {full} stayed unknown")
+            time.sleep(0.02)  # graph queries have no callback
+        # One fqn per node (a killed and a restarted node share it; the live one answers).
+        for node_fqn in sorted({f"{i.node_namespace.rstrip('/')}/{i.node_name}" for i in infos}):
+            self._warm_through_node(node_fqn, deadline)
 
     def wait_for_publishers(self, topic: str, count: int = 1, timeout: float = 10.0) -> None:
         """Wait until ``count`` publishers exist on ``topic`` (discovery done)."""
