@@ -11,6 +11,14 @@
   ``<action>/pause`` and ``<action>/resume`` (std_srvs/Trigger); a robot
   without them gets PAUSE_DENIED "executor could not pause: ...".
 
+- watchdog: while the robot executes a goal, a RUNNING operation whose
+  robot sent no feedback and no result for ``timeout`` seconds, or a
+  RUNNING or PAUSED one whose action server has been gone from the graph
+  that long, is FAILED "executor lost: ..." (a killed robot process never
+  sends its result); the goal is cancelled for good measure and the
+  dispatcher goes on with the next operation. ``timeout`` 0 turns it off
+  (for a robot that sends no feedback while it drives).
+
 Every wait is bounded by a configurable timeout. All methods run on the
 core's asyncio loop; action callbacks arrive on executor threads.
 """
@@ -19,6 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +37,7 @@ from action_msgs.srv import CancelGoal
 from rclpy.action import ActionClient
 from rclpy.node import Node
 from std_srvs.srv import Trigger
+from unique_identifier_msgs.msg import UUID
 
 from operation_dispatcher import InvalidStateError, NotFoundError, Operation, OperationDispatcher, OperationRunner
 from operation_dispatcher_interfaces.action import ExecuteOperation
@@ -54,6 +65,8 @@ class ExecutorSettings:
     """How long a cancel waits for the robot to stop (its result)."""
     service_timeout: float = 2.0
     """How long pause / resume wait for the robot's Trigger service and its answer."""
+    timeout: float = 10.0
+    """Watchdog: FAILED after this long without feedback or result (RUNNING) or without the server; 0 = off."""
 
 
 class ActionOperationRunner(OperationRunner):
@@ -63,9 +76,14 @@ class ActionOperationRunner(OperationRunner):
         self._client = ActionClient(node, ExecuteOperation, settings.action_name, callback_group=callback_group)
         self._pause = node.create_client(Trigger, settings.pause_service, callback_group=callback_group)
         self._resume = node.create_client(Trigger, settings.resume_service, callback_group=callback_group)
+        # The action's own cancel service, for a goal whose acceptance never arrived (no goal handle to cancel with).
+        self._cancel_by_id = node.create_client(CancelGoal, f"{settings.action_name}/_action/cancel_goal", callback_group=callback_group)
         self._lock = threading.Lock()
         self._goals: dict[str, Any] = {}  # operation id -> ClientGoalHandle, while the robot executes it
         self._stopped: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future[int]]] = {}  # cancels awaiting a result
+        self._heard: dict[str, float] = {}  # operation id -> monotonic time of the last sign of life of its goal
+        self._held: set[str] = set()  # operations the robot holds (paused): feedback silence is no sign of loss
+        self._watchdogs: set[asyncio.Task[None]] = set()
         self.dispatcher: OperationDispatcher | None = None
         self.on_progress: Any = None  # called (without arguments) after each progress report
 
@@ -77,18 +95,29 @@ class ActionOperationRunner(OperationRunner):
             raise RuntimeError(f"action server {self._full(s.action_name)} not available within {s.server_timeout:g} s")
         goal = ExecuteOperation.Goal(operation=operation_to_msg(operation))
         op_id = operation.id
-        sent = self._client.send_goal_async(goal, feedback_callback=lambda fb: self._on_feedback(op_id, fb))
+        goal_id = UUID(uuid=list(uuid.uuid4().bytes))
+        sent = self._client.send_goal_async(goal, feedback_callback=lambda fb: self._on_feedback(op_id, fb), goal_uuid=goal_id)
         try:
             handle = await await_rclpy_future(sent, s.goal_timeout)
         except asyncio.TimeoutError:
+            # The request may have reached a robot whose answer got lost: make sure it does not run unseen.
+            self._cancel_unanswered(goal_id)
             raise RuntimeError(f"{self._full(s.action_name)} did not accept or reject the goal within {s.goal_timeout:g} s") from None
         if not handle.accepted:
             raise RuntimeError(f"goal rejected by {self._full(s.action_name)}")
         with self._lock:
             self._goals[op_id] = handle
+            self._heard[op_id] = time.monotonic()
+            self._held.discard(op_id)
         handle.get_result_async().add_done_callback(lambda done: self._on_result(op_id, done))
+        task = asyncio.get_running_loop().create_task(self._watch(op_id, handle))
+        self._watchdogs.add(task)
+        task.add_done_callback(self._watchdogs.discard)
 
     def _on_feedback(self, op_id: str, feedback_msg: Any) -> None:
+        with self._lock:
+            if op_id in self._heard:
+                self._heard[op_id] = time.monotonic()
         progress = min(max(float(feedback_msg.feedback.progress), 0.0), 1.0)
         if progress != progress:  # NaN from a confused robot
             return
@@ -102,6 +131,8 @@ class ActionOperationRunner(OperationRunner):
     def _on_result(self, op_id: str, done: Any) -> None:
         with self._lock:
             self._goals.pop(op_id, None)
+            self._heard.pop(op_id, None)
+            self._held.discard(op_id)
             waiter = self._stopped.pop(op_id, None)
         try:
             response = done.result()
@@ -129,6 +160,63 @@ class ActionOperationRunner(OperationRunner):
                 dispatcher.fail(op_id, reason=f"executor {status_name}: {detail} (error_code {result.error_code})")
         except (InvalidStateError, NotFoundError) as exc:
             self._node.get_logger().info(f"result for {op_id} ignored: {exc}")
+
+    def _cancel_unanswered(self, goal_id: Any) -> None:
+        """Best effort: ask the action server to cancel a goal whose acceptance we never heard of."""
+        request = CancelGoal.Request()
+        request.goal_info.goal_id = goal_id
+        try:
+            self._cancel_by_id.call_async(request)
+        except Exception as exc:
+            self._node.get_logger().warning(f"could not cancel an unanswered goal: {exc}")
+
+    # ------------------------------------------------------------- watchdog
+
+    async def _watch(self, op_id: str, handle: Any) -> None:
+        """Fail the operation when its robot has gone silent or away for ``settings.timeout`` seconds."""
+        gone_since: float | None = None
+        while True:
+            timeout = self.settings.timeout
+            await asyncio.sleep(min(max(timeout / 5.0, 0.05), 1.0) if timeout > 0 else 1.0)
+            now = time.monotonic()
+            with self._lock:
+                if self._goals.get(op_id) is not handle:
+                    return  # the result arrived (or the goal was given up)
+                if timeout <= 0 or op_id in self._stopped:
+                    gone_since = None  # off, or a cancel is waiting for the stop (with its own bound)
+                    continue
+                silent = now - self._heard.get(op_id, now)
+                held = op_id in self._held
+            name = self._full(self.settings.action_name)
+            if self._client.server_is_ready():
+                gone_since = None
+            elif gone_since is None:
+                gone_since = now
+            if gone_since is not None and now - gone_since >= timeout:
+                reason = f"executor lost: action server {name} gone for {timeout:g} s"
+            elif not held and silent >= timeout:
+                reason = f"executor lost: no feedback or result from {name} for {timeout:g} s"
+            else:
+                continue
+            self._give_up(op_id, handle, reason)
+            return
+
+    def _give_up(self, op_id: str, handle: Any, reason: str) -> None:
+        with self._lock:
+            if self._goals.get(op_id) is not handle:
+                return
+            del self._goals[op_id]
+            self._heard.pop(op_id, None)
+            self._held.discard(op_id)
+        self._node.get_logger().error(f"operation {op_id}: {reason}")
+        try:
+            handle.cancel_goal_async()  # a robot that is alive but mute should stop too
+        except Exception as exc:  # best effort only
+            self._node.get_logger().warning(f"could not cancel the goal of {op_id}: {exc}")
+        try:
+            self._require_dispatcher().fail(op_id, reason=reason)
+        except (InvalidStateError, NotFoundError) as exc:
+            self._node.get_logger().info(f"{op_id} already ended: {exc}")
 
     # ------------------------------------------------------------- cancel
 
@@ -160,9 +248,16 @@ class ActionOperationRunner(OperationRunner):
 
     async def pause(self, operation: Operation) -> None:
         await self._trigger(self._pause, self.settings.pause_service, operation)
+        with self._lock:
+            if operation.id in self._goals:
+                self._held.add(operation.id)
 
     async def resume(self, operation: Operation) -> None:
         await self._trigger(self._resume, self.settings.resume_service, operation)
+        with self._lock:
+            self._held.discard(operation.id)
+            if operation.id in self._heard:
+                self._heard[operation.id] = time.monotonic()  # the silence of the hold does not count
 
     async def _trigger(self, client: Any, name: str, operation: Operation) -> None:
         timeout = self.settings.service_timeout
@@ -184,6 +279,11 @@ class ActionOperationRunner(OperationRunner):
 
     def _full(self, name: str) -> str:
         return self._node.resolve_service_name(name) if hasattr(self._node, "resolve_service_name") else name
+
+    def cancel_watchdogs(self) -> None:
+        """Stop every watchdog (call on the dispatcher's loop, before it stops)."""
+        for task in list(self._watchdogs):
+            task.cancel()
 
     def destroy(self) -> None:
         self._client.destroy()

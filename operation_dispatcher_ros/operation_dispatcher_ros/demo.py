@@ -51,7 +51,8 @@ def _start_nodes(speed: float, log_dir: Path) -> list[subprocess.Popen[bytes]]:
         "sim_robot_node": {"speed": speed},
         # Deny the first start, so the demo shows a denial with its reason and the retry after the cooldown.
         "business_logic_node": {"rule": "deny_first_n", "deny_count": 1},
-        "dispatcher_node": {"cooldown_seconds": 1.0, "handshake_timeout": 2.0},
+        # Memory only: every demo starts from an empty queue (a node's default keeps a file in ~/.ros).
+        "dispatcher_node": {"cooldown_seconds": 1.0, "handshake_timeout": 2.0, "store_path": ""},
     }
     procs = []
     for executable, params in nodes.items():

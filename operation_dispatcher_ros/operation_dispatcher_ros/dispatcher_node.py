@@ -16,6 +16,12 @@ Topics: dispatch_events (every event), dispatcher_state (latched).
 Clients: handshake/{start,cancel,pause,resume} (Handshake) and the
 execute_operation action (see action_runner).
 
+Durability: ``store_path`` names an SQLite file (default
+``~/.ros/operation_dispatcher/{resource_id}.db``; empty = memory only) that
+keeps operations, history and events; the node holds it exclusively
+(``<file>.lock``) and recovers from it on start, treating an operation left
+RUNNING or PAUSED as ``on_interrupted`` says.
+
 No service callback ever raises: failures become success=false with the
 core's error code (INTERNAL plus the message for anything unexpected).
 """
@@ -24,10 +30,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import fcntl
+import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import IO, Any
 
 import rclpy
 from rcl_interfaces.msg import SetParametersResult
@@ -42,6 +51,7 @@ from operation_dispatcher import (
     FailureRetryPolicy,
     InvalidStateError,
     OperationDispatcher,
+    SQLiteStore,
     ValidationError,
 )
 from operation_dispatcher_interfaces import msg, srv
@@ -50,11 +60,12 @@ from . import conversions as conv
 from . import dispatcher_params
 from .action_runner import ActionOperationRunner, ExecutorSettings
 from .handshake_bridge import HandshakeBridge
-from .node_main import run_node
+from .node_main import ConfigurationError, run_node
 
 EVENTS_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
 STATE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 STOP_TIMEOUT = 5.0
+STOP_GRACE = 1.0  # at shutdown, in-flight handshakes and starts get this long before they are cancelled
 
 
 class ServiceTimeout(DispatcherError):
@@ -86,6 +97,13 @@ class DispatcherNode(Node):
         self._loop_thread.start()
         self._run_future: concurrent.futures.Future[None] | None = None
 
+        self._events_pub = self.create_publisher(msg.DispatchEvent, "dispatch_events", EVENTS_QOS)
+        self._state_pub = self.create_publisher(msg.DispatcherState, "dispatcher_state", STATE_QOS)
+        self._state_lock = threading.Lock()
+        self.store_file = dispatcher_params.store_file(p["store_path"], p["resource_id"])
+        self._store_lock: IO[str] | None = None
+        self._store: SQLiteStore | None = self._open_store(self.store_file) if self.store_file else None
+
         self.runner = ActionOperationRunner(self, self._executor_settings(p), self._group)
         self.handshake = HandshakeBridge(
             self,
@@ -103,14 +121,13 @@ class DispatcherNode(Node):
             denial_policy=DenialPolicy(cooldown_seconds=p["cooldown_seconds"], max_retries=p["max_retries"]),
             failure_retry=self._failure_retry(p),
             runner=self.runner,
+            store=self._store,
+            on_interrupted=p["on_interrupted"],
         )
         self.runner.dispatcher = self.handshake.dispatcher = self.dispatcher
         self.runner.on_progress = self._on_progress
         self._params = p
 
-        self._events_pub = self.create_publisher(msg.DispatchEvent, "dispatch_events", EVENTS_QOS)
-        self._state_pub = self.create_publisher(msg.DispatcherState, "dispatcher_state", STATE_QOS)
-        self._state_lock = threading.Lock()
         self._last_state_publish = 0.0
         self._progress_dirty = False
         self._state_timer = self.create_timer(p["state_publish_period"], self._publish_state_if_dirty, callback_group=self._group)
@@ -120,10 +137,39 @@ class DispatcherNode(Node):
         self._publish_state()
         if p["autostart"]:
             self._start_loop()
+        stored = (
+            f"store {self.store_file} ({len(self.dispatcher.list_operations())} operations recovered, "
+            f"interrupted ones: {p['on_interrupted']})" if self.store_file else "in-memory store"
+        )
         self.get_logger().info(
             f"dispatcher for {p['resource_id']!r} up (default decision {p['default_decision']}, "
-            f"handshake timeout {p['handshake_timeout']:g} s, {'running' if p['autostart'] else 'stopped'})"
+            f"handshake timeout {p['handshake_timeout']:g} s, {stored}, {'running' if p['autostart'] else 'stopped'})"
         )
+
+    def _open_store(self, path: str) -> SQLiteStore:
+        """The SQLite store at ``path``, held exclusively (a second dispatcher on the file would corrupt its story)."""
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            lock = open(f"{path}.lock", "a+")  # held for the node's lifetime
+        except OSError as exc:
+            raise ConfigurationError(f"store_path: cannot create {path}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            raise ConfigurationError(f"store_path: {path} is in use by another dispatcher process") from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        try:
+            store = SQLiteStore(path)
+        except (DispatcherError, sqlite3.Error, OSError) as exc:
+            lock.close()
+            detail = exc.message if isinstance(exc, DispatcherError) else str(exc)
+            raise ConfigurationError(f"store_path: cannot open {path}: {detail}") from None
+        self._store_lock = lock
+        return store
 
     # ------------------------------------------------------------ settings
 
@@ -153,6 +199,7 @@ class DispatcherNode(Node):
             goal_timeout=p["executor_goal_timeout"],
             cancel_timeout=p["executor_cancel_timeout"],
             service_timeout=p["executor_service_timeout"],
+            timeout=p["executor_timeout"],
         )
 
     def _on_set_parameters(self, changes: list[Any]) -> SetParametersResult:
@@ -218,12 +265,26 @@ class DispatcherNode(Node):
         if self._run_future is not None and not self._run_future.done():
             self.dispatcher.request_stop()
             try:
-                self._run_future.result(STOP_TIMEOUT)
+                self._run_future.result(STOP_GRACE)
+            except concurrent.futures.TimeoutError:
+                # A handshake or a start in flight waits for a graph that is gone with the context:
+                # cut it short. What it left RUNNING, the store recovers as interrupted (on_interrupted).
+                self._run_future.cancel()
             except Exception as exc:  # shutting down anyway
                 self.get_logger().warning(f"dispatch loop did not stop cleanly: {exc}")
+            deadline = time.monotonic() + STOP_TIMEOUT
+            while self.dispatcher.running and time.monotonic() < deadline:
+                time.sleep(0.01)  # the cancelled run() leaves through its finally (STOPPED event)
         if self._loop.is_running():
+            self._loop.call_soon_threadsafe(self.runner.cancel_watchdogs)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._loop_thread.join(STOP_TIMEOUT)
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        if self._store_lock is not None:
+            self._store_lock.close()
+            self._store_lock = None
 
     # ------------------------------------------------------------ events and state
 
@@ -231,7 +292,8 @@ class DispatcherNode(Node):
         """Core notification (its own thread, in order): publish the event and the new state."""
         try:
             self._events_pub.publish(conv.event_to_msg(event))
-            self._publish_state()
+            if hasattr(self, "dispatcher"):  # not for events of the recovery, while the dispatcher is being built
+                self._publish_state()
         except Exception as exc:  # context gone during shutdown
             if rclpy.ok(context=self.context):
                 self.get_logger().error(f"could not publish {event.event_type}: {exc}")

@@ -8,6 +8,7 @@ timeouts may change at runtime.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,8 @@ class Spec:
     high: float | None = None
     choices: tuple[str, ...] = ()
 
+
+DEFAULT_STORE_PATH = "~/.ros/operation_dispatcher/{resource_id}.db"
 
 SPECS: dict[str, Spec] = {
     "resource_id": Spec("robot_1", "The resource this dispatcher serves; operations with another resource_id are refused.", True),
@@ -49,9 +52,27 @@ SPECS: dict[str, Spec] = {
     "executor_goal_timeout": Spec(5.0, "Seconds a start waits for the goal to be accepted.", low=0.05, high=600.0),
     "executor_cancel_timeout": Spec(10.0, "Seconds a cancel waits for the robot to stop.", low=0.05, high=600.0),
     "executor_service_timeout": Spec(2.0, "Seconds pause / resume wait for the robot's Trigger services.", low=0.05, high=600.0),
+    "executor_timeout": Spec(
+        10.0,
+        "Watchdog: a RUNNING operation whose robot sends no feedback or result for this long, or a RUNNING or "
+        "PAUSED one whose action server is gone this long, is FAILED ('executor lost: ...'); 0 = off.",
+        low=0.0, high=3600.0,
+    ),
     "autostart": Spec(True, "Start the dispatch loop when the node starts (else call dispatcher/start).", True),
     "state_publish_period": Spec(0.2, "Minimum seconds between dispatcher_state messages caused by progress alone.", True, low=0.01, high=60.0),
-    "store_path": Spec("", "Reserved: file to persist operations in; empty = memory only (not used yet).", True),
+    "store_path": Spec(
+        DEFAULT_STORE_PATH,
+        "SQLite file that keeps operations, history and events across restarts ('~', $VARS and {resource_id} "
+        "are expanded); empty = memory only, lost when the node ends.",
+        True,
+    ),
+    "on_interrupted": Spec(
+        "requeue",
+        "What a restart does with the operation found RUNNING or PAUSED in the store: requeue it or fail it "
+        "(either way an OPERATION_FAILED event says interrupted).",
+        True,
+        choices=("requeue", "fail"),
+    ),
 }
 
 
@@ -90,4 +111,18 @@ def check(values: dict[str, Any]) -> str | None:
                  "handshake_resume_service", "executor_action"):
         if not values[name]:
             return f"{name}: must not be empty"
+    if "{" in values["store_path"] or "}" in values["store_path"]:
+        try:
+            values["store_path"].format(resource_id="x")
+        except (KeyError, IndexError, ValueError):
+            return "store_path: the only placeholder allowed is {resource_id}"
     return None
+
+
+def store_file(store_path: str, resource_id: str) -> str | None:
+    """The SQLite file ``store_path`` names for ``resource_id`` (absolute), or None for memory only."""
+    if not store_path:
+        return None
+    safe_id = resource_id.replace(os.sep, "_")  # a resource id never makes a sub-folder
+    path = os.path.expanduser(os.path.expandvars(store_path.format(resource_id=safe_id)))
+    return os.path.abspath(path)

@@ -36,6 +36,7 @@ from bad_inputs import Case  # noqa: E402
 
 DISPATCHER_PARAMS: dict[str, Any] = {
     "resource_id": bad_inputs.RESOURCE,
+    "store_path": "",  # memory only: every run starts from its own seed
     "handshake_timeout": 2.0,
     "cooldown_seconds": 0.2,
     "max_retries": 5,

@@ -51,16 +51,19 @@ def test_sim_robot_yaml_covers_all_three_nodes():
 
 
 @pytest.mark.ros
-def test_nodes_start_with_the_installed_parameter_files(ros_processes, ros_client, ros_namespace):
+def test_nodes_start_with_the_installed_parameter_files(ros_processes, ros_client, ros_namespace, tmp_path):
     from ament_index_python.packages import get_package_share_directory
 
     from operation_dispatcher_interfaces.srv import GetDispatcherState, Handshake
 
     share = Path(get_package_share_directory("operation_dispatcher_ros")) / "config"
     sim = share / "sim_robot.yaml"
+    # the file's store_path is the user's ~/.ros: a test keeps its store in its own folder
+    store = {"dispatcher_node": {"store_path": str(tmp_path / "{resource_id}.db")}}
     for executable in ("dispatcher_node", "business_logic_node", "sim_robot_node"):
-        ros_processes.start(executable, ros_namespace, params_file=sim)
+        ros_processes.start(executable, ros_namespace, store.get(executable), params_file=sim)
     ros_client.wait_for_service(Handshake, "handshake/start")
     state = ros_client.call(GetDispatcherState, "get_dispatcher_state").state
     assert state.resource_id == "robot_1" and state.status_name == "RUNNING"
     assert all(p.alive() for p in ros_processes.processes), ros_processes.logs()
+    assert (tmp_path / "robot_1.db").is_file() and (tmp_path / "robot_1.db.lock").is_file()

@@ -32,7 +32,8 @@ from test_e2e_transport import LIFECYCLE, transport  # noqa: E402
 
 NAMESPACE = "launch_test_robot"
 FAST = {
-    "/**/dispatcher": {"ros__parameters": {"handshake_timeout": 2.0, "cooldown_seconds": 0.2}},
+    # store_path "": memory only, the test leaves nothing in ~/.ros and never sees an earlier run's operations
+    "/**/dispatcher": {"ros__parameters": {"handshake_timeout": 2.0, "cooldown_seconds": 0.2, "store_path": ""}},
     "/**/business_logic": {"ros__parameters": {"rule": "approve_all"}},
     "/**/sim_robot": {"ros__parameters": {"speed": 5.0}},
 }

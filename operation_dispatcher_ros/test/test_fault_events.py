@@ -1,0 +1,87 @@
+"""A slow ``dispatch_events`` subscriber never slows the dispatcher down.
+
+A second node in the test process subscribes to the event stream with a
+callback that blocks (until teardown) on its first message. The
+dispatcher publishes from the core's notifier thread onto a KEEP_LAST
+reliable writer, so nothing waits for that reader: a run of operations
+completes with short gaps between one operation's end and the next one's
+start, while the blocked subscriber has taken a single message.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from ros_testing import wait_until
+from test_e2e_transport import transport
+
+pytestmark = pytest.mark.ros
+
+COUNT = 20
+
+
+class BlockedSubscriber:
+    def __init__(self, context: Any, namespace: str) -> None:
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.node import Node
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+        from operation_dispatcher_interfaces.msg import DispatchEvent
+
+        self.taken = 0
+        self._release = threading.Event()
+        self.node = Node("slow_event_subscriber", namespace=namespace, context=context)
+        self.node.create_subscription(DispatchEvent, "dispatch_events", self._on_event, QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE))
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # the context is shut down under us at teardown
+            pass
+
+    def _on_event(self, _msg: Any) -> None:
+        self.taken += 1
+        self._release.wait(60.0)  # blocks the only thread of this executor
+
+    def close(self) -> None:
+        self._release.set()
+        self.executor.shutdown(timeout_sec=2.0)
+        self._thread.join(3.0)
+        self.node.destroy_node()
+
+
+def test_blocked_event_subscriber_does_not_delay_dispatch(bringup, ros_client, ros_context, ros_namespace, tmp_path):
+    from operation_dispatcher_interfaces.srv import AddOperations, DispatcherCommand
+
+    bringup(
+        dispatcher={"store_path": str(tmp_path / "dispatcher.db")},
+        business_logic={"rule": "approve_all"},
+        sim_robot={"speed": 50.0, "rate_hz": 100.0},
+    )
+    slow = BlockedSubscriber(ros_context, ros_namespace)
+    try:
+        events = ros_client.record_events()
+        ros_client.wait_for_publishers("dispatch_events")
+        wait_until(lambda: ros_client.node.count_subscribers(f"/{ros_namespace}/dispatch_events") >= 2, 10.0, "both subscribers")
+        assert ros_client.call(DispatcherCommand, "dispatcher/pause", reason="loading").success
+        ops = [transport(f"op{i:02d}", 0) for i in range(COUNT)]
+        assert ros_client.call(AddOperations, "add_operations", operations=ops).success
+        wait_until(lambda: slow.taken >= 1, 10.0, "the slow subscriber to take (and block on) its first event")
+        assert ros_client.call(DispatcherCommand, "dispatcher/resume").success
+        completed = events.wait_for_count(lambda e: e.event_type == "OPERATION_COMPLETED", COUNT, 60.0, "every completion")
+        assert [e.operation_id for e in completed] == [f"op{i:02d}" for i in range(COUNT)]
+        assert slow.taken == 1  # still blocked in its first callback
+        # from one operation's end to the next one's start: a handshake and a goal, never a wait for the reader
+        stamps = {(e.event_type, e.operation_id): e.stamp.sec + e.stamp.nanosec / 1e9 for e in events.snapshot()}
+        gaps = [
+            stamps[("OPERATION_STARTED", f"op{i + 1:02d}")] - stamps[("OPERATION_COMPLETED", f"op{i:02d}")] for i in range(COUNT - 1)
+        ]
+        assert max(gaps) < 1.0, gaps
+    finally:
+        slow.close()
