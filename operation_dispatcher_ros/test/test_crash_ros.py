@@ -280,3 +280,11 @@ def test_second_dispatcher_on_the_same_store_exits_with_2(ros_processes, ros_cli
     assert f"store_path: {store} is in use by another dispatcher process" in second.log_path.read_text()
     assert first.alive()
     assert ros_client.call(AddOperations, "add_operations", operations=_batch(0)[:1]).success
+
+
+def test_store_that_cannot_be_created_exits_with_2(ros_processes, ros_namespace, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    proc = ros_processes.start("dispatcher_node", ros_namespace, {"store_path": str(blocker / "queue.db")})
+    assert proc.popen.wait(20.0) == 2
+    assert f"store_path: cannot create {blocker / 'queue.db'}" in proc.log_path.read_text()
