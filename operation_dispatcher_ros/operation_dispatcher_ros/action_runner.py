@@ -44,6 +44,7 @@ from operation_dispatcher_interfaces.action import ExecuteOperation
 
 from .asyncio_bridge import await_rclpy_future, wait_ready
 from .conversions import operation_to_msg
+from .qos import SERVICES_QOS
 
 _STATUS_NAMES = {
     GoalStatus.STATUS_SUCCEEDED: "succeeded",
@@ -74,10 +75,12 @@ class ActionOperationRunner(OperationRunner):
         self._node = node
         self.settings = settings
         self._client = ActionClient(node, ExecuteOperation, settings.action_name, callback_group=callback_group)
-        self._pause = node.create_client(Trigger, settings.pause_service, callback_group=callback_group)
-        self._resume = node.create_client(Trigger, settings.resume_service, callback_group=callback_group)
+        self._pause = node.create_client(Trigger, settings.pause_service, qos_profile=SERVICES_QOS, callback_group=callback_group)
+        self._resume = node.create_client(Trigger, settings.resume_service, qos_profile=SERVICES_QOS, callback_group=callback_group)
         # The action's own cancel service, for a goal whose acceptance never arrived (no goal handle to cancel with).
-        self._cancel_by_id = node.create_client(CancelGoal, f"{settings.action_name}/_action/cancel_goal", callback_group=callback_group)
+        self._cancel_by_id = node.create_client(
+            CancelGoal, f"{settings.action_name}/_action/cancel_goal", qos_profile=SERVICES_QOS, callback_group=callback_group
+        )
         self._lock = threading.Lock()
         self._goals: dict[str, Any] = {}  # operation id -> ClientGoalHandle, while the robot executes it
         self._stopped: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future[int]]] = {}  # cancels awaiting a result

@@ -61,6 +61,7 @@ from . import dispatcher_params
 from .action_runner import ActionOperationRunner, ExecutorSettings
 from .handshake_bridge import HandshakeBridge
 from .node_main import ConfigurationError, run_node
+from .qos import SERVICES_QOS
 
 EVENTS_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
 STATE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -338,7 +339,7 @@ class DispatcherNode(Node):
             (srv.DispatcherCommand, "dispatcher/resume", lambda q, r: self.dispatcher.resume()),
         ]
         self._services = [
-            self.create_service(srv_type, name, self._guarded(work), callback_group=self._group)
+            self.create_service(srv_type, name, self._guarded(work), qos_profile=SERVICES_QOS, callback_group=self._group)
             for srv_type, name, work in services
         ]
 
