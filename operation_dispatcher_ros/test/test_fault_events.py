@@ -77,11 +77,12 @@ def test_blocked_event_subscriber_does_not_delay_dispatch(bringup, ros_client, r
         completed = events.wait_for_count(lambda e: e.event_type == "OPERATION_COMPLETED", COUNT, 60.0, "every completion")
         assert [e.operation_id for e in completed] == [f"op{i:02d}" for i in range(COUNT)]
         assert slow.taken == 1  # still blocked in its first callback
-        # from one operation's end to the next one's start: a handshake and a goal, never a wait for the reader
+        # From one operation's end to the next one's start: a handshake and a goal, never a wait for
+        # the reader, which stays blocked for 60 s (a loose bound: this is not a speed test).
         stamps = {(e.event_type, e.operation_id): e.stamp.sec + e.stamp.nanosec / 1e9 for e in events.snapshot()}
         gaps = [
             stamps[("OPERATION_STARTED", f"op{i + 1:02d}")] - stamps[("OPERATION_COMPLETED", f"op{i:02d}")] for i in range(COUNT - 1)
         ]
-        assert max(gaps) < 1.0, gaps
+        assert max(gaps) < 5.0, gaps
     finally:
         slow.close()
