@@ -16,6 +16,10 @@ Topics: dispatch_events (every event), dispatcher_state (latched).
 Clients: handshake/{start,cancel,pause,resume} (Handshake) and the
 execute_operation action (see action_runner).
 
+HTTP doors: with ``http_port`` set, the same dispatcher is also served over
+REST/OpenAPI, the live dashboard and MCP, by uvicorn on the dispatcher's
+own loop, so every door sees one queue and one set of handshakes.
+
 Durability: ``store_path`` names an SQLite file (default
 ``~/.ros/operation_dispatcher/{resource_id}.db``; empty = memory only) that
 keeps operations, history and events; the node holds it exclusively
@@ -97,6 +101,8 @@ class DispatcherNode(Node):
         self._loop_thread = threading.Thread(target=self._loop.run_forever, name="dispatcher-asyncio", daemon=True)
         self._loop_thread.start()
         self._run_future: concurrent.futures.Future[None] | None = None
+        self._http: Any = None  # uvicorn.Server of the HTTP doors, when http_port is set
+        self._http_future: concurrent.futures.Future[None] | None = None
 
         self._events_pub = self.create_publisher(msg.DispatchEvent, "dispatch_events", EVENTS_QOS)
         self._state_pub = self.create_publisher(msg.DispatcherState, "dispatcher_state", STATE_QOS)
@@ -138,6 +144,8 @@ class DispatcherNode(Node):
         self._publish_state()
         if p["autostart"]:
             self._start_loop()
+        if p["http_port"]:
+            self._start_http(p["http_host"], p["http_port"], p["http_token"] or None)
         stored = (
             f"store {self.store_file} ({len(self.dispatcher.list_operations())} operations recovered, "
             f"interrupted ones: {p['on_interrupted']})" if self.store_file else "in-memory store"
@@ -146,6 +154,25 @@ class DispatcherNode(Node):
             f"dispatcher for {p['resource_id']!r} up (default decision {p['default_decision']}, "
             f"handshake timeout {p['handshake_timeout']:g} s, {stored}, {'running' if p['autostart'] else 'stopped'})"
         )
+
+    def _start_http(self, host: str, port: int, token: str | None) -> None:
+        """Serve REST, dashboard and MCP over this dispatcher, on its loop (the node keeps owning run())."""
+        try:
+            from operation_dispatcher.api import build_server
+        except ImportError as exc:
+            raise ConfigurationError(f"http_port: the HTTP doors need operation_dispatcher[api,mcp] ({exc})") from None
+        try:
+            self._http = build_server(self.dispatcher, host, port, token, log_level="warning")
+        except ValueError as exc:  # a non-loopback bind without a token
+            raise ConfigurationError(f"http_host: {exc}") from None
+        self._http_future = asyncio.run_coroutine_threadsafe(self._http.serve(), self._loop)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while not self._http.started and not self._http_future.done() and time.monotonic() < deadline:
+            time.sleep(0.01)  # uvicorn binds within milliseconds
+        if not self._http.started:
+            error = self._http_future.exception() if self._http_future.done() else None
+            raise ConfigurationError(f"http_port: could not serve on {host}:{port}: {error or 'timed out'}")
+        self.get_logger().info(f"REST /docs, dashboard / and MCP /mcp on http://{host}:{port}")
 
     def _open_store(self, path: str) -> SQLiteStore:
         """The SQLite store at ``path``, held exclusively (a second dispatcher on the file would corrupt its story)."""
@@ -262,7 +289,13 @@ class DispatcherNode(Node):
         super().destroy_node()
 
     def shutdown(self) -> None:
-        """Stop the dispatch loop and its thread (idempotent)."""
+        """Stop the HTTP doors, the dispatch loop and its thread (idempotent)."""
+        if self._http_future is not None and not self._http_future.done():
+            self._http.should_exit = True
+            try:
+                self._http_future.result(STOP_TIMEOUT)
+            except Exception as exc:  # shutting down anyway
+                self.get_logger().warning(f"HTTP doors did not stop cleanly: {exc!r}")
         if self._run_future is not None and not self._run_future.done():
             self.dispatcher.request_stop()
             try:

@@ -73,6 +73,14 @@ SPECS: dict[str, Spec] = {
         True,
         choices=("requeue", "fail"),
     ),
+    "http_port": Spec(
+        0,
+        "Serve REST/OpenAPI, the live dashboard and MCP (streamable HTTP) on this port, on the same dispatcher; "
+        "0 = off. Needs the core's [api,mcp] extras.",
+        True, low=0, high=65535,
+    ),
+    "http_host": Spec("127.0.0.1", "Address the HTTP doors bind; anything but loopback requires http_token.", True),
+    "http_token": Spec("", "Bearer token the HTTP doors require ('' = none, loopback only).", True),
 }
 
 
