@@ -371,10 +371,8 @@ class DispatcherNode(Node):
             (srv.DispatcherCommand, "dispatcher/pause", lambda q, r: self.dispatcher.pause(q.reason or None)),
             (srv.DispatcherCommand, "dispatcher/resume", lambda q, r: self.dispatcher.resume()),
         ]
-        self._services = [
+        for srv_type, name, work in services:  # rclpy's Node keeps them (its own _services list)
             self.create_service(srv_type, name, self._guarded(work), qos_profile=SERVICES_QOS, callback_group=self._group)
-            for srv_type, name, work in services
-        ]
 
     def _guarded(self, work: Callable[[Any, Any], None]) -> Callable[[Any, Any], Any]:
         """Wrap a service body: fill success / error_code / message, never raise."""

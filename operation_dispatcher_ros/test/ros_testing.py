@@ -16,6 +16,7 @@ Every wait has a timeout and, on failure, says what it saw.
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import json
 import os
@@ -117,6 +118,17 @@ def _param_text(value: Any) -> str:
     return str(value) if not isinstance(value, (list, tuple)) else json.dumps(list(value))
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL it when the test process dies, even by SIGKILL (Linux)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # not Linux: stop() and the fixtures still reap on every normal exit
+
+
 class NodeProcess:
     """One installed node executable running as a separate process."""
 
@@ -132,6 +144,7 @@ class NodeProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a Ctrl-C of the test run reaches it only through stop()
+            preexec_fn=_die_with_parent,  # a killed test run leaves no node behind
         )
 
     @property
