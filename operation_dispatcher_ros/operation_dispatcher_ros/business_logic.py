@@ -32,11 +32,17 @@ a bug in a rule stops the robot rather than crashing the node.
 The four services share one mutually exclusive callback group: decisions
 never run concurrently, so a rule may keep state (counters, last readings
 from its own subscriptions) without locks.
+
+Each request is decided once: the dispatcher re-sends a handshake whose
+answer Fast DDS may have dropped, and a copy of a request already decided
+(same event id) gets the same answer again without asking the rule, so
+counting rules count requests, not deliveries.
 """
 
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Union
 
@@ -47,7 +53,11 @@ from operation_dispatcher import Decision
 from operation_dispatcher_interfaces.msg import DispatchEvent, Operation
 from operation_dispatcher_interfaces.srv import Handshake
 
+from .qos import SERVICES_QOS
+
 DecisionLike = Union[Decision, bool, "tuple[bool, str]", None]
+
+REMEMBERED_ANSWERS = 1024  # recent decisions kept to answer re-sent copies of a request
 
 HANDSHAKES = ("start", "cancel", "pause", "resume")
 """Request kinds; each is served on ``handshake/<kind>`` and decided by ``decide_<kind>``."""
@@ -81,9 +91,10 @@ class BusinessLogicNode(Node):
     def __init__(self, node_name: str = "business_logic", **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         decisions = MutuallyExclusiveCallbackGroup()
+        self._answers: OrderedDict[str, tuple[bool, str, str]] = OrderedDict()
         for kind in HANDSHAKES:
             self.create_service(
-                Handshake, f"handshake/{kind}", self._handshake_callback(kind), callback_group=decisions
+                Handshake, f"handshake/{kind}", self._handshake_callback(kind), qos_profile=SERVICES_QOS, callback_group=decisions
             )
 
     def decide_start(self, event: DispatchEvent, operation: Operation) -> DecisionLike:
@@ -106,6 +117,10 @@ class BusinessLogicNode(Node):
         decide = getattr(self, f"decide_{kind}")
 
         def callback(request: Any, response: Any) -> Any:
+            event_id = request.event.id
+            if event_id and event_id in self._answers:  # a re-sent copy: same answer, rule not asked again
+                response.approved, response.reason, response.data_json = self._answers[event_id]
+                return response
             try:
                 decision = as_decision(decide(request.event, request.operation))
                 data_json = json.dumps(decision.data) if decision.data else ""
@@ -116,6 +131,10 @@ class BusinessLogicNode(Node):
             response.approved = decision.approved
             response.reason = decision.reason or ""
             response.data_json = data_json
+            if event_id:
+                self._answers[event_id] = (response.approved, response.reason, data_json)
+                if len(self._answers) > REMEMBERED_ANSWERS:
+                    self._answers.popitem(last=False)
             verdict = "approved" if decision.approved else f"denied: {decision.reason or 'no reason given'}"
             self.get_logger().info(f"{kind} of operation {request.operation.id or request.event.operation_id}: {verdict}")
             return response

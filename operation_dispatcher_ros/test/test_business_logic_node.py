@@ -30,10 +30,12 @@ TIMEOUT = 10.0
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "custom_business_logic.py"
 
 
-def ask(ros_client: Any, kind: str = "start", payload: dict[str, Any] | None = None, operation_id: str = "op-1") -> Any:
+def ask(
+    ros_client: Any, kind: str = "start", payload: dict[str, Any] | None = None, operation_id: str = "op-1", event_id: str = ""
+) -> Any:
     """One handshake request as the dispatcher sends it."""
     request = Handshake.Request(
-        event=DispatchEvent(event_type=f"OPERATION_{kind.upper()}_REQUESTED", operation_id=operation_id),
+        event=DispatchEvent(id=event_id, event_type=f"OPERATION_{kind.upper()}_REQUESTED", operation_id=operation_id),
         operation=Operation(id=operation_id, payload_json=json.dumps(payload or {})),
     )
     return ros_client.call(Handshake, f"handshake/{kind}", request, timeout=TIMEOUT)
@@ -83,6 +85,13 @@ def test_deny_first_n_denies_with_reasons_then_approves(business_logic: Any, ros
     assert json.loads(second.data_json) == {"rule": "deny_first_n", "denied": 2, "deny_count": 2}
     assert third.approved
     assert ask(ros_client, "cancel").approved  # the rule is about starts only
+
+
+def test_a_resent_request_gets_the_same_answer_and_counts_once(business_logic: Any, ros_client: Any) -> None:
+    business_logic(rule="deny_first_n", deny_count=1)
+    first, copy = ask(ros_client, event_id="ev-1"), ask(ros_client, event_id="ev-1")
+    assert not first.approved and (copy.approved, copy.reason) == (first.approved, first.reason)
+    assert ask(ros_client, event_id="ev-2").approved  # the copy did not use up another denial
 
 
 def test_time_window_denies_inside_and_follows_parameter_changes(business_logic: Any, ros_client: Any) -> None:

@@ -100,13 +100,11 @@ def test_transport_completes_with_progress_rising_and_odometry_moving(robot: Any
     assert status == GoalStatus.STATUS_SUCCEEDED
     assert (result.success, result.error_code) == (True, Result.NONE)
     assert result.message == "arrived at dropoff (2.00, 1.00)"
-    # feedback travels on a topic, the result as a service answer: the last feedback may come later
-    goal.wait_feedback(lambda f: f.progress == 1.0, what="feedback at 100%")
+    # Feedback travels on a topic, the result as a service answer, and rclpy drops feedback that
+    # arrives after the result: the 100 % feedback may never be seen. Progress must have risen.
     progress = goal.progress()
     assert progress == sorted(progress)
     assert len(set(progress)) > 2, f"progress did not rise in steps: {progress}"
-    last = goal.feedback[-1].current_pose.position
-    assert (last.x, last.y) == pytest.approx((2.0, 1.0))
     # odometry followed the robot to the dropoff, in frame odom / base_link
     arrived = odom.wait_for(lambda m: (m.pose.pose.position.x, m.pose.pose.position.y) == pytest.approx((2.0, 1.0)))
     assert (arrived.header.frame_id, arrived.child_frame_id) == ("odom", "base_link")
