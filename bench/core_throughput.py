@@ -147,6 +147,16 @@ def baseline_sqlite_commits(path: Path, count: int) -> float:
     return rate
 
 
+def without_gc(measure: Callable[[], float]) -> float:
+    """Diagnostic: the same run with Python's cyclic GC paused, to show what the collector costs."""
+    gc.collect()
+    gc.disable()
+    try:
+        return measure()
+    finally:
+        gc.enable()
+
+
 def best_of(measure: Callable[[], float], runs: int = 3) -> float:
     """Best of a few runs: the one least disturbed by a shared machine."""
     return max(measure() for _ in range(runs))
@@ -163,14 +173,15 @@ def main() -> None:
     for n in args.sizes:
         fill, marginal = bench_add(n)
         rate = best_of(lambda n=n: asyncio.run(bench_life_cycles(n, cycles)))
-        rows.append((n, fill, marginal, bench_memory(n), rate, best_of(lambda n=n: baseline_heap(n, cycles)), asyncio.run(baseline_wakeups(cycles))))
+        no_gc = without_gc(lambda n=n: asyncio.run(bench_life_cycles(n, cycles)))
+        rows.append((n, fill, marginal, bench_memory(n), rate, no_gc, best_of(lambda n=n: baseline_heap(n, cycles)), asyncio.run(baseline_wakeups(cycles))))
         gc.collect()
 
     print(f"\nCore, in memory: sync auto-approve callback, instant runner, {cycles:,} life cycles with N queued (best of 3)\n")
-    print("| N queued | add µs/op, filling to N | add µs/op, 1,000 more at N | KiB per queued op | life cycles/s | baseline: heapq push+pop/s at N | baseline: asyncio wake-ups/s |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    for n, fill, marginal, mem, rate, heap, wakeups in rows:
-        print(f"| {n:,} | {fill:.1f} | {marginal:.1f} | {mem / 1024:.2f} | {rate:,.0f} | {heap:,.0f} | {wakeups:,.0f} |")
+    print("| N queued | add µs/op, filling to N | add µs/op, 1,000 more at N | KiB per queued op | life cycles/s | same, cyclic GC paused (diagnostic) | baseline: heapq push+pop/s at N | baseline: asyncio wake-ups/s |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n, fill, marginal, mem, rate, no_gc, heap, wakeups in rows:
+        print(f"| {n:,} | {fill:.1f} | {marginal:.1f} | {mem / 1024:.2f} | {rate:,.0f} | {no_gc:,.0f} | {heap:,.0f} | {wakeups:,.0f} |")
 
     durable = []
     with tempfile.TemporaryDirectory() as tmp:
