@@ -126,6 +126,7 @@ class OperationDispatcher:
         self._lock = threading.RLock()
         self._queue = DispatchQueue(resource_id, list(sort_rules) if sort_rules else None)
         self._records: dict[str, OperationRecord] = {}
+        self._counts: Counter[OperationState] = Counter()  # kept by _move, so snapshot() is O(1)
         self._history: list[str] = []  # terminal operation ids, oldest first
         self._op_events: dict[str, list[DispatchEvent]] = {}
         self._dispatcher_events: list[DispatchEvent] = []
@@ -170,6 +171,7 @@ class OperationDispatcher:
                 sequence = next(self._sequence)
                 ex = OperationExecution(operation_id=op.id, execution_id=f"{self._event_prefix}-x{sequence}", sequence=sequence)
                 self._records[op.id] = OperationRecord(operation=op, execution=ex)
+                self._counts[OperationState.QUEUED] += 1
                 self._op_events[op.id] = []
                 self._queue.push(op, sequence=ex.sequence)
                 executions.append(ex)
@@ -218,7 +220,7 @@ class OperationDispatcher:
         with self._lock:
             record = self._active_record(operation_id, "complete")
             ex = record.execution
-            ex.update(state=OperationState.COMPLETED, outcome=outcome, progress=1.0, finished_at=utcnow())
+            self._move(ex, OperationState.COMPLETED, outcome=outcome, progress=1.0, finished_at=utcnow())
             self._queue.mark_completed(record.operation.id)
             events = [self._finish(record, EventType.OPERATION_COMPLETED, {"outcome": outcome})]
             self._persist(executions=[ex], events=events)
@@ -249,9 +251,9 @@ class OperationDispatcher:
         ex = record.execution
         backoff = self.failure_retry.backoff(ex.attempts) if self.failure_retry else None
         if backoff is None:
-            ex.update(state=OperationState.FAILED, termination_reason=reason, finished_at=utcnow())
+            self._move(ex, OperationState.FAILED, termination_reason=reason, finished_at=utcnow())
             return self._finish(record, EventType.OPERATION_FAILED, {"reason": reason, "requeued": False, **metadata})
-        ex.update(state=OperationState.QUEUED, termination_reason=reason, progress=0.0, not_before=utcnow() + timedelta(seconds=backoff))
+        self._move(ex, OperationState.QUEUED, termination_reason=reason, progress=0.0, not_before=utcnow() + timedelta(seconds=backoff))
         self._active = None if self._active == record.operation.id else self._active
         self._queue.push(record.operation, not_before=ex.not_before, sequence=ex.sequence)
         meta = {"reason": reason, "requeued": True, "attempts": ex.attempts, "retry_in_seconds": backoff, **metadata}
@@ -266,6 +268,12 @@ class OperationDispatcher:
             self._active = None
         self._history.append(op_id)
         return self._event(event_type, op_id, {k: v for k, v in metadata.items() if v is not None})
+
+    def _move(self, ex: OperationExecution, state: OperationState, **changes: Any) -> None:
+        """Every state change goes through here, so the per-state counts stay exact."""
+        self._counts[ex.state] -= 1
+        self._counts[state] += 1
+        ex.update(state=state, **changes)
 
     def _active_record(self, operation_id: str | None, verb: str) -> OperationRecord:
         if operation_id is None:
@@ -324,7 +332,7 @@ class OperationDispatcher:
                 )
             if operation_id in self._queue:
                 self._queue.remove(operation_id)
-            ex.update(state=OperationState.CANCELLED, finished_at=utcnow(), termination_reason=reason or decision.reason or "cancelled")
+            self._move(ex, OperationState.CANCELLED, finished_at=utcnow(), termination_reason=reason or decision.reason or "cancelled")
             events = [
                 self._finish(record, EventType.OPERATION_CANCELLED, {"reason": ex.termination_reason, "was_active": was_active})
             ]
@@ -356,7 +364,7 @@ class OperationDispatcher:
                     f"operation {operation_id!r} became {ex.state.value} while its {verb} was being decided",
                     operation_id=operation_id,
                 )
-            ex.update(state=OperationState.PAUSED if pause else OperationState.RUNNING)
+            self._move(ex, OperationState.PAUSED if pause else OperationState.RUNNING)
             events = [self._event(done, operation_id, {"reason": reason, "progress": ex.progress})]
             self._persist(executions=[ex], events=events)
         self._publish(events)
@@ -542,7 +550,7 @@ class OperationDispatcher:
                 self._queue.mark_started(operation.id)
                 self._active = operation.id
                 self._consecutive_denials = 0
-                ex.update(state=OperationState.RUNNING, started_at=utcnow(), progress=0.0, attempts=ex.attempts + 1, not_before=None)
+                self._move(ex, OperationState.RUNNING, started_at=utcnow(), progress=0.0, attempts=ex.attempts + 1, not_before=None)
                 events = [self._event(EventType.OPERATION_STARTED, operation.id, {"attempt": ex.attempts, "data": decision.data or None})]
                 self._persist(executions=[ex], events=events)
         self._publish(events)
@@ -699,7 +707,6 @@ class OperationDispatcher:
 
     def snapshot(self) -> DispatcherSnapshot:
         with self._lock:
-            counts = Counter(r.execution.state for r in self._records.values())
             status = (
                 DispatcherStatus.STOPPED
                 if not self._running
@@ -713,7 +720,7 @@ class OperationDispatcher:
                 paused_reason=self._paused_reason,
                 current_operation_id=self._active,
                 queue_length=len(self._queue),
-                counts={s: counts.get(s, 0) for s in OperationState},
+                counts={s: self._counts[s] for s in OperationState},
                 consecutive_denials=self._consecutive_denials,
                 cooldown_until=self._cooldown_until,
             )
@@ -734,6 +741,7 @@ class OperationDispatcher:
         for record in state.records:
             op, ex = record.operation, record.execution
             self._records[op.id] = record
+            self._counts[ex.state] += 1
             self._op_events.setdefault(op.id, [])
             last_sequence = max(last_sequence, ex.sequence)
             if ex.attempts:
@@ -758,10 +766,10 @@ class OperationDispatcher:
         ex = record.execution
         previous = ex.state.value
         if self.on_interrupted == INTERRUPTED_FAIL:
-            ex.update(state=OperationState.FAILED, termination_reason="interrupted", finished_at=utcnow())
+            self._move(ex, OperationState.FAILED, termination_reason="interrupted", finished_at=utcnow())
             event = self._finish(record, EventType.OPERATION_FAILED, {"reason": "interrupted", "interrupted": True, "requeued": False, "previous_state": previous})
         else:
-            ex.update(state=OperationState.QUEUED, termination_reason="interrupted", progress=0.0)
+            self._move(ex, OperationState.QUEUED, termination_reason="interrupted", progress=0.0)
             self._queue.push(record.operation, sequence=ex.sequence)
             event = self._event(EventType.OPERATION_FAILED, record.operation.id, {"reason": "interrupted", "interrupted": True, "requeued": True, "previous_state": previous})
         self._persist(executions=[ex], events=[event])
