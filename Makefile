@@ -5,17 +5,8 @@
 #   make bench           benchmarks, printed as tables
 #
 # ROS_DISTRO=jazzy selects the Jazzy wheels; each distro gets its own venv and
-# colcon workspace folders so both can live side by side.
-ROS_DISTRO ?= kilted
-ifeq ($(ROS_DISTRO),kilted)
-SUFFIX :=
-else
-SUFFIX := -$(ROS_DISTRO)
-endif
-VENV ?= .venv$(SUFFIX)
-BUILD_BASE ?= build$(SUFFIX)
-INSTALL_BASE ?= install$(SUFFIX)
-export ROS_DISTRO VENV BUILD_BASE INSTALL_BASE
+# colcon workspace folders (tools/distro_paths.sh names them) so both can live
+# side by side.
 
 # Every ROS process started from here stays on loopback, in its own domain.
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST

@@ -3,20 +3,14 @@
 #   tools/in_env.sh python -m pytest ...
 # = the venv (ROS 2 wheels) activated + the colcon workspace sourced.
 #
-# Environment: ROS_DISTRO (kilted | jazzy), VENV, INSTALL_BASE as in the
-# Makefile; ROS_AUTOMATIC_DISCOVERY_RANGE defaults to LOCALHOST.
+# Environment: ROS_DISTRO (kilted | jazzy), VENV, INSTALL_BASE (see distro_paths.sh);
+# ROS_AUTOMATIC_DISCOVERY_RANGE defaults to LOCALHOST.
 set -eo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-ROS_DISTRO="${ROS_DISTRO:-kilted}"
-case "$ROS_DISTRO" in
-  kilted) SUFFIX="" ;;
-  jazzy) SUFFIX="-jazzy" ;;
-  *) echo "in_env.sh: unsupported ROS_DISTRO '$ROS_DISTRO' (kilted or jazzy)" >&2; exit 2 ;;
-esac
-VENV="${VENV:-.venv$SUFFIX}"
-INSTALL_BASE="${INSTALL_BASE:-install$SUFFIX}"
+# shellcheck source=tools/distro_paths.sh
+. "$REPO_ROOT/tools/distro_paths.sh"
 case "$VENV" in /*) ;; *) VENV="$REPO_ROOT/$VENV" ;; esac
 case "$INSTALL_BASE" in /*) ;; *) INSTALL_BASE="$REPO_ROOT/$INSTALL_BASE" ;; esac
 

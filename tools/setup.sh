@@ -15,15 +15,8 @@ set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
 
-ROS_DISTRO="${ROS_DISTRO:-kilted}"
-case "$ROS_DISTRO" in
-  kilted) SUFFIX="" ;;
-  jazzy) SUFFIX="-jazzy" ;;
-  *) echo "setup.sh: unsupported ROS_DISTRO '$ROS_DISTRO' (kilted or jazzy)" >&2; exit 2 ;;
-esac
-VENV="${VENV:-.venv$SUFFIX}"
-BUILD_BASE="${BUILD_BASE:-build$SUFFIX}"
-INSTALL_BASE="${INSTALL_BASE:-install$SUFFIX}"
+# shellcheck source=tools/distro_paths.sh
+. "$REPO_ROOT/tools/distro_paths.sh"
 PYTHON="${PYTHON:-python3}"
 # Absolute venv path: it ends up in AMENT_PREFIX_PATH and cmake arguments.
 case "$VENV" in /*) VENV_ABS="$VENV" ;; *) VENV_ABS="$REPO_ROOT/$VENV" ;; esac
