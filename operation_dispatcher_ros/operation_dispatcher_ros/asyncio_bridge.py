@@ -24,21 +24,23 @@ from typing import Any
 READY_CHECK_INTERVAL = 0.05
 
 
-async def await_rclpy_future(future: Any, timeout: float) -> Any:
-    """The result of an rclpy future, or asyncio.TimeoutError after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    bridged: asyncio.Future[Any] = loop.create_future()
+def _forward(future: Any, target: asyncio.Future[Any], loop: asyncio.AbstractEventLoop, cancel: bool = True) -> None:
+    """When the rclpy ``future`` is done, hand its outcome to ``target`` on ``loop`` (first outcome wins).
+
+    ``cancel=False`` ignores a cancelled ``future`` (one copy of a resent request).
+    """
 
     def transfer(done: Any) -> None:
-        if bridged.done():
+        if target.done():
             return
         exc = done.exception()
         if exc is not None:
-            bridged.set_exception(exc)
+            target.set_exception(exc)
         elif done.cancelled():
-            bridged.cancel()
+            if cancel:
+                target.cancel()
         else:
-            bridged.set_result(done.result())
+            target.set_result(done.result())
 
     def hand_over(done: Any) -> None:
         try:
@@ -47,6 +49,13 @@ async def await_rclpy_future(future: Any, timeout: float) -> Any:
             pass  # the loop closed during shutdown; nobody waits any more
 
     future.add_done_callback(hand_over)
+
+
+async def await_rclpy_future(future: Any, timeout: float) -> Any:
+    """The result of an rclpy future, or asyncio.TimeoutError after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    bridged: asyncio.Future[Any] = loop.create_future()
+    _forward(future, bridged, loop)
     return await asyncio.wait_for(bridged, timeout)
 
 
@@ -60,27 +69,11 @@ async def call_query(client: Any, request: Any, timeout: float, resend_after: fl
     deadline = loop.time() + timeout
     answered: asyncio.Future[Any] = loop.create_future()
     sent: list[Any] = []
-
-    def transfer(done: Any) -> None:
-        if answered.done():
-            return
-        exc = done.exception()
-        if exc is not None:
-            answered.set_exception(exc)
-        elif not done.cancelled():
-            answered.set_result(done.result())
-
-    def hand_over(done: Any) -> None:
-        try:
-            loop.call_soon_threadsafe(transfer, done)
-        except RuntimeError:
-            pass  # the loop closed during shutdown
-
     try:
         while True:
             future = client.call_async(request)
             sent.append(future)
-            future.add_done_callback(hand_over)
+            _forward(future, answered, loop, cancel=False)
             left = deadline - loop.time()
             if left <= 0:
                 raise asyncio.TimeoutError
