@@ -83,6 +83,6 @@ def test_blocked_event_subscriber_does_not_delay_dispatch(bringup, ros_client, r
         gaps = [
             stamps[("OPERATION_STARTED", f"op{i + 1:02d}")] - stamps[("OPERATION_COMPLETED", f"op{i:02d}")] for i in range(COUNT - 1)
         ]
-        assert max(gaps) < 5.0, gaps
+        assert max(gaps) < 30.0, gaps  # half the 60 s hold: a loaded machine stalls for seconds, never for the hold
     finally:
         slow.close()
