@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rclpy.action import ActionClient
 from rclpy.executors import MultiThreadedExecutor
@@ -37,6 +37,7 @@ from operation_dispatcher_ros.qos import SERVICES_QOS
 
 PACKAGE = "operation_dispatcher_ros"
 DEFAULT_DOMAIN_RANGE = "10-39"
+T = TypeVar("T")
 EVENTS_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
 STATE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 WARM_UP_ATTEMPT = 0.5
@@ -575,13 +576,14 @@ def wait_future(future: Any, timeout: float, what: str) -> Any:
     return future.result()
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.02) -> None:
-    """Poll ``condition`` (for graph queries, which have no callback) until true or timeout."""
+def wait_until(condition: Callable[[], T], timeout: float, what: str, interval: float = 0.02) -> T:
+    """Poll ``condition`` (for graph queries, which have no callback) until truthy or timeout; returns its value."""
     deadline = time.monotonic() + timeout
-    while not condition():
+    while not (value := condition()):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(interval)
+    return value
 
 
 def first_index(items: Iterable[Any], predicate: Callable[[Any], bool]) -> int:
