@@ -26,6 +26,7 @@ from typing import Any, TypeVar, overload
 from . import _limits as limits
 from ._errors import DeniedError, InvalidStateError, NotFoundError, ValidationError
 from ._handshake import RequestCallback, ask
+from ._ledger import Entry, EventRow, event_model, event_row, row_of
 from ._models import (
     TERMINAL_STATES,
     AddResult,
@@ -35,7 +36,6 @@ from ._models import (
     DispatchEvent,
     EventType,
     Operation,
-    OperationExecution,
     OperationRecord,
     OperationState,
     parse_operations,
@@ -125,11 +125,10 @@ class OperationDispatcher:
 
         self._lock = threading.RLock()
         self._queue = DispatchQueue(resource_id, list(sort_rules) if sort_rules else None)
-        self._records: dict[str, OperationRecord] = {}
+        self._records: dict[str, Entry] = {}
         self._counts: Counter[OperationState] = Counter()  # kept by _move, so snapshot() is O(1)
         self._history: list[str] = []  # terminal operation ids, oldest first
-        self._op_events: dict[str, list[DispatchEvent]] = {}
-        self._dispatcher_events: list[DispatchEvent] = []
+        self._dispatcher_events: list[EventRow] = []
         self._sequence = itertools.count()
         self._event_prefix = uuid.uuid4().hex[:12]
         self._event_counter = itertools.count()
@@ -166,20 +165,19 @@ class OperationDispatcher:
         batch = parse_operations([operations] if single else operations)
         with self._lock:
             results, new = self._check_batch(batch)
-            executions = []
+            entries = []
             for op in new:
                 sequence = next(self._sequence)
-                ex = OperationExecution(operation_id=op.id, execution_id=f"{self._event_prefix}-x{sequence}", sequence=sequence)
-                self._records[op.id] = OperationRecord(operation=op, execution=ex)
+                entry = Entry(op, f"{self._event_prefix}-x{sequence}", sequence)
+                self._records[op.id] = entry
                 self._counts[OperationState.QUEUED] += 1
-                self._op_events[op.id] = []
-                self._queue.push(op, sequence=ex.sequence)
-                executions.append(ex)
+                self._queue.push(op, sequence=sequence)
+                entries.append(entry)
             events = [
                 self._event(EventType.OPERATION_ADDED, op.id, {"priority": op.priority, "queue_length": len(self._queue)})
                 for op in new
             ]
-            self._persist(operations=new, executions=executions, events=events)
+            self._persist(operations=new, entries=entries, events=events)
         self._publish(events)
         self._kick()
         return results[0] if single else results
@@ -194,7 +192,7 @@ class OperationDispatcher:
             batch_ids.add(op.id)
             known = self._records.get(op.id)
             if known is not None:
-                results.append(AddResult(operation_id=op.id, added=False, state=known.execution.state))
+                results.append(AddResult(operation_id=op.id, added=False, state=known.state))
                 continue
             if op.resource_id != self.resource_id:
                 raise ValidationError(
@@ -218,76 +216,75 @@ class OperationDispatcher:
         """Report that the active operation finished successfully."""
         _check_text(outcome, "outcome")
         with self._lock:
-            record = self._active_record(operation_id, "complete")
-            ex = record.execution
-            self._move(ex, OperationState.COMPLETED, outcome=outcome, progress=1.0, finished_at=utcnow())
-            self._queue.mark_completed(record.operation.id)
-            events = [self._finish(record, EventType.OPERATION_COMPLETED, {"outcome": outcome})]
-            self._persist(executions=[ex], events=events)
+            entry = self._active_entry(operation_id, "complete")
+            self._move(entry, OperationState.COMPLETED, outcome=outcome, progress=1.0, finished_at=utcnow())
+            self._queue.mark_completed(entry.id)
+            events = [self._finish(entry, EventType.OPERATION_COMPLETED, {"outcome": outcome})]
+            self._persist(entries=[entry], events=events)
         self._publish(events)
         self._kick()
-        return record.model_copy()
+        return entry.record()
 
     def fail(self, operation_id: str | None = None, reason: str | None = None) -> OperationRecord:
         """Report that the active operation failed; the failure retry policy may queue it again."""
         _check_text(reason, "reason")
         with self._lock:
-            record = self._active_record(operation_id, "fail")
-            events = [self._fail_locked(record, reason or "failed")]
-            self._persist(executions=[record.execution], events=events)
+            entry = self._active_entry(operation_id, "fail")
+            events = [self._fail_locked(entry, reason or "failed")]
+            self._persist(entries=[entry], events=events)
         self._publish(events)
         self._kick()
-        return record.model_copy()
+        return entry.record()
 
     def report_progress(self, operation_id: str, progress: float) -> None:
         """Record progress (0..1) of the active operation; no event, it is polled."""
         if not 0.0 <= progress <= 1.0:
             raise ValidationError("progress must be within [0, 1]", field="progress")
         with self._lock:
-            record = self._active_record(operation_id, "report progress of")
-            record.execution.update(progress=progress)
+            self._active_entry(operation_id, "report progress of").progress = progress
 
-    def _fail_locked(self, record: OperationRecord, reason: str, **metadata: Any) -> DispatchEvent:
-        ex = record.execution
-        backoff = self.failure_retry.backoff(ex.attempts) if self.failure_retry else None
+    def _fail_locked(self, entry: Entry, reason: str, **metadata: Any) -> EventRow:
+        backoff = self.failure_retry.backoff(entry.attempts) if self.failure_retry else None
         if backoff is None:
-            self._move(ex, OperationState.FAILED, termination_reason=reason, finished_at=utcnow())
-            return self._finish(record, EventType.OPERATION_FAILED, {"reason": reason, "requeued": False, **metadata})
-        self._move(ex, OperationState.QUEUED, termination_reason=reason, progress=0.0, not_before=utcnow() + timedelta(seconds=backoff))
-        self._active = None if self._active == record.operation.id else self._active
-        self._queue.push(record.operation, not_before=ex.not_before, sequence=ex.sequence)
-        meta = {"reason": reason, "requeued": True, "attempts": ex.attempts, "retry_in_seconds": backoff, **metadata}
+            self._move(entry, OperationState.FAILED, termination_reason=reason, finished_at=utcnow())
+            return self._finish(entry, EventType.OPERATION_FAILED, {"reason": reason, "requeued": False, **metadata})
+        self._move(entry, OperationState.QUEUED, termination_reason=reason, progress=0.0, not_before=utcnow() + timedelta(seconds=backoff))
+        self._active = None if self._active == entry.id else self._active
+        self._queue.push(entry.operation, not_before=entry.not_before, sequence=entry.sequence)
+        meta = {"reason": reason, "requeued": True, "attempts": entry.attempts, "retry_in_seconds": backoff, **metadata}
         if self.failure_retry:
             meta["max_attempts"] = self.failure_retry.max_attempts
-        return self._event(EventType.OPERATION_FAILED, record.operation.id, meta)
+        return self._event(EventType.OPERATION_FAILED, entry.id, meta)
 
-    def _finish(self, record: OperationRecord, event_type: EventType, metadata: dict[str, Any]) -> DispatchEvent:
+    def _finish(self, entry: Entry, event_type: EventType, metadata: dict[str, Any]) -> EventRow:
         """Common tail of every move into a terminal state (lock held)."""
-        op_id = record.operation.id
+        op_id = entry.id
         if self._active == op_id:
             self._active = None
         self._history.append(op_id)
-        return self._event(event_type, op_id, {k: v for k, v in metadata.items() if v is not None})
+        return self._event(event_type, op_id, metadata)
 
-    def _move(self, ex: OperationExecution, state: OperationState, **changes: Any) -> None:
+    def _move(self, entry: Entry, state: OperationState, **changes: Any) -> None:
         """Every state change goes through here, so the per-state counts stay exact."""
-        self._counts[ex.state] -= 1
+        self._counts[entry.state] -= 1
         self._counts[state] += 1
-        ex.update(state=state, **changes)
+        entry.state = state
+        for name, value in changes.items():
+            setattr(entry, name, value)
 
-    def _active_record(self, operation_id: str | None, verb: str) -> OperationRecord:
+    def _active_entry(self, operation_id: str | None, verb: str) -> Entry:
         if operation_id is None:
             if self._active is None:
                 raise InvalidStateError(f"cannot {verb} the current operation: none is active")
             operation_id = self._active
-        record = self._require(operation_id)
-        if not record.execution.state.is_active:
+        entry = self._require(operation_id)
+        if not entry.state.is_active:
             raise InvalidStateError(
-                f"cannot {verb} operation {operation_id!r}: it is {record.execution.state.value}, not RUNNING or PAUSED",
+                f"cannot {verb} operation {operation_id!r}: it is {entry.state.value}, not RUNNING or PAUSED",
                 operation_id=operation_id,
-                state=record.execution.state.value,
+                state=entry.state.value,
             )
-        return record
+        return entry
 
     # ------------------------------------------------------- handshaken control
 
@@ -312,70 +309,68 @@ class OperationDispatcher:
 
     async def _cancel(self, operation_id: str, reason: str | None) -> OperationRecord:
         with self._lock:
-            record = self._require(operation_id)
-            if record.execution.state.is_terminal:
+            entry = self._require(operation_id)
+            if entry.state.is_terminal:
                 raise InvalidStateError(
-                    f"cannot cancel operation {operation_id!r}: it is already {record.execution.state.value}",
+                    f"cannot cancel operation {operation_id!r}: it is already {entry.state.value}",
                     operation_id=operation_id,
-                    state=record.execution.state.value,
+                    state=entry.state.value,
                 )
-        decision = await self._handshake(record, EventType.OPERATION_CANCEL_REQUESTED, EventType.OPERATION_CANCEL_DENIED, reason)
-        was_active = record.execution.state.is_active
+        decision = await self._handshake(entry, EventType.OPERATION_CANCEL_REQUESTED, EventType.OPERATION_CANCEL_DENIED, reason)
+        was_active = entry.state.is_active
         if was_active:
-            await self._tell_runner(record, "cancel", EventType.OPERATION_CANCEL_DENIED)
+            await self._tell_runner(entry, "cancel", EventType.OPERATION_CANCEL_DENIED)
         with self._lock:
-            ex = record.execution
-            if ex.state.is_terminal:
+            if entry.state.is_terminal:
                 raise InvalidStateError(
-                    f"operation {operation_id!r} became {ex.state.value} while its cancel was being decided",
+                    f"operation {operation_id!r} became {entry.state.value} while its cancel was being decided",
                     operation_id=operation_id,
                 )
             if operation_id in self._queue:
                 self._queue.remove(operation_id)
-            self._move(ex, OperationState.CANCELLED, finished_at=utcnow(), termination_reason=reason or decision.reason or "cancelled")
+            self._move(entry, OperationState.CANCELLED, finished_at=utcnow(), termination_reason=reason or decision.reason or "cancelled")
             events = [
-                self._finish(record, EventType.OPERATION_CANCELLED, {"reason": ex.termination_reason, "was_active": was_active})
+                self._finish(entry, EventType.OPERATION_CANCELLED, {"reason": entry.termination_reason, "was_active": was_active})
             ]
-            self._persist(executions=[ex], events=events)
+            self._persist(entries=[entry], events=events)
         self._publish(events)
         self._kick()
-        return record.model_copy()
+        return entry.record()
 
     async def _pause_or_resume(self, operation_id: str, reason: str | None, pause: bool) -> OperationRecord:
         want, verb = (OperationState.RUNNING, "pause") if pause else (OperationState.PAUSED, "resume")
         with self._lock:
-            record = self._require(operation_id)
-            if record.execution.state is not want:
+            entry = self._require(operation_id)
+            if entry.state is not want:
                 raise InvalidStateError(
-                    f"cannot {verb} operation {operation_id!r}: it is {record.execution.state.value}, not {want.value}",
+                    f"cannot {verb} operation {operation_id!r}: it is {entry.state.value}, not {want.value}",
                     operation_id=operation_id,
-                    state=record.execution.state.value,
+                    state=entry.state.value,
                 )
         if pause:
             requested, denied, done = EventType.OPERATION_PAUSE_REQUESTED, EventType.OPERATION_PAUSE_DENIED, EventType.OPERATION_PAUSED
         else:
             requested, denied, done = EventType.OPERATION_RESUME_REQUESTED, EventType.OPERATION_RESUME_DENIED, EventType.OPERATION_RESUMED
-        await self._handshake(record, requested, denied, reason)
-        await self._tell_runner(record, verb, denied)
+        await self._handshake(entry, requested, denied, reason)
+        await self._tell_runner(entry, verb, denied)
         with self._lock:
-            ex = record.execution
-            if ex.state is not want:
+            if entry.state is not want:
                 raise InvalidStateError(
-                    f"operation {operation_id!r} became {ex.state.value} while its {verb} was being decided",
+                    f"operation {operation_id!r} became {entry.state.value} while its {verb} was being decided",
                     operation_id=operation_id,
                 )
-            self._move(ex, OperationState.PAUSED if pause else OperationState.RUNNING)
-            events = [self._event(done, operation_id, {"reason": reason, "progress": ex.progress})]
-            self._persist(executions=[ex], events=events)
+            self._move(entry, OperationState.PAUSED if pause else OperationState.RUNNING)
+            events = [self._event(done, operation_id, {"reason": reason, "progress": entry.progress})]
+            self._persist(entries=[entry], events=events)
         self._publish(events)
         self._kick()
-        return record.model_copy()
+        return entry.record()
 
     async def _handshake(
-        self, record: OperationRecord, requested: EventType, denied: EventType, reason: str | None
+        self, entry: Entry, requested: EventType, denied: EventType, reason: str | None
     ) -> Decision:
         """Ask; on denial emit ``denied`` and raise DeniedError. One request per operation at a time."""
-        op_id = record.operation.id
+        op_id = entry.id
         with self._lock:
             if op_id in self._pending_requests:
                 raise InvalidStateError(
@@ -383,7 +378,7 @@ class OperationDispatcher:
                     operation_id=op_id,
                 )
             self._pending_requests[op_id] = requested
-            request = self._event(requested, op_id, {"reason": reason, "state": record.execution.state.value})
+            request = self._event(requested, op_id, {"reason": reason, "state": entry.state.value})
             self._persist(events=[request])
         self._publish([request])
         try:
@@ -392,34 +387,34 @@ class OperationDispatcher:
             with self._lock:
                 self._pending_requests.pop(op_id, None)
         if not decision.approved:
-            self._deny(record, denied, decision)
+            self._deny(entry, denied, decision)
         return decision
 
-    async def _ask(self, request: DispatchEvent) -> Decision:
+    async def _ask(self, request: EventRow) -> Decision:
         return await ask(
             self._on_request,
-            request,
+            self._model(request),
             timeout=self.request_timeout,
             default=self.default_decision,
             sync_in_thread=self.sync_callbacks_in_thread,
         )
 
-    def _deny(self, record: OperationRecord, denied: EventType, decision: Decision) -> None:
+    def _deny(self, entry: Entry, denied: EventType, decision: Decision) -> None:
         with self._lock:
-            event = self._event(denied, record.operation.id, {"reason": decision.reason, "data": decision.data})
+            event = self._event(denied, entry.id, {"reason": decision.reason, "data": decision.data})
             self._persist(events=[event])
         self._publish([event])
         raise DeniedError(
-            f"{denied.value.removeprefix('OPERATION_').replace('_', ' ').lower()} for {record.operation.id!r}: {decision.reason}",
+            f"{denied.value.removeprefix('OPERATION_').replace('_', ' ').lower()} for {entry.id!r}: {decision.reason}",
             reason=decision.reason,
             data=decision.data,
         )
 
-    async def _tell_runner(self, record: OperationRecord, verb: str, denied: EventType) -> None:
+    async def _tell_runner(self, entry: Entry, verb: str, denied: EventType) -> None:
         try:
-            await getattr(self._runner, verb)(record.operation)
+            await getattr(self._runner, verb)(entry.operation)
         except Exception as exc:
-            self._deny(record, denied, Decision(approved=False, reason=f"executor could not {verb}: {exc}", data={"executor": True}))
+            self._deny(entry, denied, Decision(approved=False, reason=f"executor could not {verb}: {exc}", data={"executor": True}))
 
     async def _on_own_loop(self, method: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
         """Run a handshake on the dispatcher's loop, whichever loop awaits it."""
@@ -454,7 +449,7 @@ class OperationDispatcher:
         self._kick()
         return self.snapshot()
 
-    def _set_paused(self, reason: str, automatic: bool, **metadata: Any) -> DispatchEvent:
+    def _set_paused(self, reason: str, automatic: bool, **metadata: Any) -> EventRow:
         self._paused, self._paused_reason = True, reason
         event = self._event(EventType.OPERATION_DISPATCHER_PAUSED, None, {"reason": reason, "automatic": automatic, **metadata})
         self._persist(events=[event], paused=(True, reason))
@@ -530,45 +525,43 @@ class OperationDispatcher:
             timer.cancel()
 
     async def _request_start(self, operation: Operation) -> None:
-        record = self._records[operation.id]
+        entry = self._records[operation.id]
         with self._lock:
-            meta = {"retry_count": record.execution.retry_count, "attempt": record.execution.attempts + 1}
+            meta = {"retry_count": entry.retry_count, "attempt": entry.attempts + 1}
             request = self._event(EventType.OPERATION_START_REQUESTED, operation.id, meta)
             self._persist(events=[request])
         self._publish([request])
         decision = await self._ask(request)
         with self._lock:
-            ex = record.execution
-            if ex.state is not OperationState.QUEUED or operation.id not in self._queue:
+            if entry.state is not OperationState.QUEUED or operation.id not in self._queue:
                 return  # cancelled while the start was being decided
             if decision.approved and (self._paused or self._stop_requested):
                 return  # paused or stopping meanwhile: ask again later
             if not decision.approved:
-                events = self._start_denied(record, decision)
+                events = self._start_denied(entry, decision)
             else:
                 self._queue.remove(operation.id)
                 self._queue.mark_started(operation.id)
                 self._active = operation.id
                 self._consecutive_denials = 0
-                self._move(ex, OperationState.RUNNING, started_at=utcnow(), progress=0.0, attempts=ex.attempts + 1, not_before=None)
-                events = [self._event(EventType.OPERATION_STARTED, operation.id, {"attempt": ex.attempts, "data": decision.data or None})]
-                self._persist(executions=[ex], events=events)
+                self._move(entry, OperationState.RUNNING, started_at=utcnow(), progress=0.0, attempts=entry.attempts + 1, not_before=None)
+                events = [self._event(EventType.OPERATION_STARTED, operation.id, {"attempt": entry.attempts, "data": decision.data or None})]
+                self._persist(entries=[entry], events=events)
         self._publish(events)
         if decision.approved:
-            await self._start_runner(record)
+            await self._start_runner(entry)
 
-    def _start_denied(self, record: OperationRecord, decision: Decision) -> list[DispatchEvent]:
+    def _start_denied(self, entry: Entry, decision: Decision) -> list[EventRow]:
         policy = self.denial_policy
-        ex = record.execution
-        ex.update(retry_count=ex.retry_count + 1)
+        entry.retry_count += 1
         self._consecutive_denials += 1
         self._cooldown_until = utcnow() + timedelta(seconds=policy.cooldown_seconds)
         events = [
             self._event(
                 EventType.OPERATION_START_DENIED,
-                record.operation.id,
+                entry.id,
                 {
-                    "retry_count": ex.retry_count,
+                    "retry_count": entry.retry_count,
                     "consecutive_denials": self._consecutive_denials,
                     "max_retries": policy.max_retries,
                     "cooldown_seconds": policy.cooldown_seconds,
@@ -577,25 +570,25 @@ class OperationDispatcher:
                 },
             )
         ]
-        self._persist(executions=[ex], events=events)
+        self._persist(entries=[entry], events=events)
         if self._consecutive_denials >= policy.max_retries:
             events.append(
                 self._set_paused(
                     f"{self._consecutive_denials} start requests denied in a row; last reason: {decision.reason}",
                     automatic=True,
-                    operation_id=record.operation.id,
+                    operation_id=entry.id,
                 )
             )
         return events
 
-    async def _start_runner(self, record: OperationRecord) -> None:
+    async def _start_runner(self, entry: Entry) -> None:
         try:
-            await self._runner.start(record.operation)
+            await self._runner.start(entry.operation)
         except Exception as exc:
             with self._lock:
-                if record.execution.state.is_active:
-                    events = [self._fail_locked(record, f"executor could not start: {exc}")]
-                    self._persist(executions=[record.execution], events=events)
+                if entry.state.is_active:
+                    events = [self._fail_locked(entry, f"executor could not start: {exc}")]
+                    self._persist(entries=[entry], events=events)
                 else:
                     events = []
             self._publish(events)
@@ -615,23 +608,20 @@ class OperationDispatcher:
 
     # ------------------------------------------------------------------ events
 
-    def _event(self, event_type: EventType, operation_id: str | None, metadata: dict[str, Any]) -> DispatchEvent:
+    def _event(self, event_type: EventType, operation_id: str | None, metadata: dict[str, Any]) -> EventRow:
         """Create and record an event (lock held); publish it after releasing the lock."""
-        execution_id = self._records[operation_id].execution.execution_id if operation_id else None
-        event = DispatchEvent(
-            id=f"{self._event_prefix}-{next(self._event_counter):09d}",
-            event_type=event_type,
-            resource_id=self.resource_id,
-            operation_id=operation_id,
-            execution_id=execution_id,
-            created_at=utcnow(),
-            metadata={k: v for k, v in metadata.items() if v is not None},
-        )
+        event_id = f"{self._event_prefix}-{next(self._event_counter):09d}"
         if operation_id is None:
-            self._dispatcher_events.append(event)
+            row = event_row(event_id, event_type, None, None, metadata)
+            self._dispatcher_events.append(row)
         else:
-            self._op_events[operation_id].append(event)
-        return event
+            entry = self._records[operation_id]
+            row = event_row(event_id, event_type, operation_id, entry.execution_id, metadata)
+            entry.events += (row,)
+        return row
+
+    def _model(self, row: EventRow) -> DispatchEvent:
+        return event_model(row, self.resource_id)
 
     def _emit(self, event_type: EventType, operation_id: str | None, metadata: dict[str, Any]) -> None:
         with self._lock:
@@ -639,30 +629,44 @@ class OperationDispatcher:
             self._persist(events=[event])
         self._publish([event])
 
-    def _publish(self, events: list[DispatchEvent]) -> None:
-        for event in events:
-            self._notifier.publish(event)
+    def _publish(self, events: list[EventRow]) -> None:
+        """Hand events to the subscribers; models are built only when someone listens."""
+        if self._notifier.has_subscribers:
+            for row in events:
+                self._notifier.publish(self._model(row))
 
-    def _persist(self, **changes: Any) -> None:
+    def _persist(
+        self,
+        *,
+        operations: Iterable[Operation] = (),
+        entries: Iterable[Entry] = (),
+        events: Iterable[EventRow] = (),
+        paused: tuple[bool, str | None] | None = None,
+    ) -> None:
         if self._store is not None:
-            self._store.write(**changes)
+            self._store.write(
+                operations=operations,
+                executions=[entry.execution() for entry in entries],
+                events=[self._model(row) for row in events],
+                paused=paused,
+            )
 
     # ----------------------------------------------------------------- queries
 
-    def _require(self, operation_id: str) -> OperationRecord:
-        record = self._records.get(operation_id)
-        if record is None:
+    def _require(self, operation_id: str) -> Entry:
+        entry = self._records.get(operation_id)
+        if entry is None:
             raise NotFoundError(operation_id)
-        return record
+        return entry
 
     def get(self, operation_id: str) -> OperationRecord:
         with self._lock:
-            return self._require(operation_id).model_copy(deep=True)
+            return self._require(operation_id).record(copy_operation=True)
 
     def current(self) -> OperationRecord | None:
         """The RUNNING or PAUSED operation, if any."""
         with self._lock:
-            return self._records[self._active].model_copy(deep=True) if self._active else None
+            return self._records[self._active].record(copy_operation=True) if self._active else None
 
     def list_operations(self, state: OperationState | str | None = None) -> list[OperationRecord]:
         """Operations in a useful order: the active one, the queue in dispatch
@@ -679,9 +683,9 @@ class OperationDispatcher:
             ids += [op.id for op in self._queue.ordered()]
             ids += reversed(self._history)
             return [
-                self._records[i].model_copy(deep=True)
+                self._records[i].record(copy_operation=True)
                 for i in ids
-                if state is None or self._records[i].execution.state is state
+                if state is None or self._records[i].state is state
             ]
 
     def history(self, limit: int = limits.HISTORY_LIMIT_DEFAULT) -> list[OperationRecord]:
@@ -689,15 +693,13 @@ class OperationDispatcher:
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= limits.HISTORY_LIMIT_MAX:
             raise ValidationError(f"limit must be an integer within [1, {limits.HISTORY_LIMIT_MAX}]; got {limit!r}", field="limit")
         with self._lock:
-            return [self._records[i].model_copy(deep=True) for i in self._history[: -limit - 1 : -1]]
+            return [self._records[i].record(copy_operation=True) for i in self._history[: -limit - 1 : -1]]
 
     def events(self, operation_id: str | None = None) -> list[DispatchEvent]:
         """Events of one operation in order; without an id, the dispatcher's own events."""
         with self._lock:
-            if operation_id is None:
-                return list(self._dispatcher_events)
-            self._require(operation_id)
-            return list(self._op_events[operation_id])
+            rows = self._dispatcher_events if operation_id is None else self._require(operation_id).events
+            return [self._model(row) for row in rows]
 
     def waiting_for(self, operation_id: str) -> set[str]:
         """Unmet dependencies of a queued operation."""
@@ -730,47 +732,49 @@ class OperationDispatcher:
     def _recover(self, store: Store) -> None:
         """Rebuild queue, executions, history and events from ``store``."""
         state = store.load(self.resource_id)
-        interrupted: list[OperationRecord] = []
-        finished: list[OperationRecord] = []
-        for event in state.events:
-            if event.operation_id is None:
-                self._dispatcher_events.append(event)
-            else:
-                self._op_events.setdefault(event.operation_id, []).append(event)
+        interrupted: list[Entry] = []
+        finished: list[Entry] = []
         last_sequence = -1
         for record in state.records:
-            op, ex = record.operation, record.execution
-            self._records[op.id] = record
-            self._counts[ex.state] += 1
-            self._op_events.setdefault(op.id, [])
-            last_sequence = max(last_sequence, ex.sequence)
-            if ex.attempts:
-                self._queue.mark_started(op.id)
-            if ex.state is OperationState.COMPLETED:
-                self._queue.mark_completed(op.id)
-            if ex.state in TERMINAL_STATES:
-                finished.append(record)
-            elif ex.state.is_active:
-                interrupted.append(record)
-        for record in state.records:
-            if record.execution.state is OperationState.QUEUED:
-                self._queue.push(record.operation, not_before=record.execution.not_before, sequence=record.execution.sequence)
-        finished.sort(key=lambda r: (r.execution.finished_at or r.execution.queued_at, r.execution.sequence))
-        self._history = [r.operation.id for r in finished]
+            entry = Entry.restore(record)
+            self._records[entry.id] = entry
+            self._counts[entry.state] += 1
+            last_sequence = max(last_sequence, entry.sequence)
+            if entry.attempts:
+                self._queue.mark_started(entry.id)
+            if entry.state is OperationState.COMPLETED:
+                self._queue.mark_completed(entry.id)
+            if entry.state in TERMINAL_STATES:
+                finished.append(entry)
+            elif entry.state.is_active:
+                interrupted.append(entry)
+        per_operation: dict[str, list[EventRow]] = {}
+        for event in state.events:
+            if event.operation_id is None:
+                self._dispatcher_events.append(row_of(event))
+            else:
+                per_operation.setdefault(event.operation_id, []).append(row_of(event))
+        for operation_id, rows in per_operation.items():
+            self._records[operation_id].events = tuple(rows)
+        for entry in self._records.values():
+            if entry.state is OperationState.QUEUED:
+                self._queue.push(entry.operation, not_before=entry.not_before, sequence=entry.sequence)
+        finished.sort(key=lambda e: (e.finished_at or e.queued_at, e.sequence))
+        self._history = [e.id for e in finished]
         self._sequence = itertools.count(last_sequence + 1)
         self._paused, self._paused_reason = state.paused, state.paused_reason
-        for record in interrupted:
-            self._recover_interrupted(record)
+        for entry in interrupted:
+            self._recover_interrupted(entry)
 
-    def _recover_interrupted(self, record: OperationRecord) -> None:
-        ex = record.execution
-        previous = ex.state.value
+    def _recover_interrupted(self, entry: Entry) -> None:
+        previous = entry.state.value
+        facts = {"reason": "interrupted", "interrupted": True, "previous_state": previous}
         if self.on_interrupted == INTERRUPTED_FAIL:
-            self._move(ex, OperationState.FAILED, termination_reason="interrupted", finished_at=utcnow())
-            event = self._finish(record, EventType.OPERATION_FAILED, {"reason": "interrupted", "interrupted": True, "requeued": False, "previous_state": previous})
+            self._move(entry, OperationState.FAILED, termination_reason="interrupted", finished_at=utcnow())
+            event = self._finish(entry, EventType.OPERATION_FAILED, {**facts, "requeued": False})
         else:
-            self._move(ex, OperationState.QUEUED, termination_reason="interrupted", progress=0.0)
-            self._queue.push(record.operation, sequence=ex.sequence)
-            event = self._event(EventType.OPERATION_FAILED, record.operation.id, {"reason": "interrupted", "interrupted": True, "requeued": True, "previous_state": previous})
-        self._persist(executions=[ex], events=[event])
+            self._move(entry, OperationState.QUEUED, termination_reason="interrupted", progress=0.0)
+            self._queue.push(entry.operation, sequence=entry.sequence)
+            event = self._event(EventType.OPERATION_FAILED, entry.id, {**facts, "requeued": True})
+        self._persist(entries=[entry], events=[event])
         self._publish([event])

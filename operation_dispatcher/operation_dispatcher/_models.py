@@ -110,6 +110,7 @@ class Dependency(BaseModel):
     type: DependencyType = DependencyType.FINISH_TO_START
 
 
+_COMPACT_JSON = json.JSONEncoder(allow_nan=False, separators=(",", ":"))  # one encoder: json.dumps builds one per call
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
 RESERVED_IDS = frozenset({"add", "current", "history"})  # REST paths /operations/<these> mean something else
 _DATE_RANGE = f"UTC, within [{limits.EARLIEST_DATE.date()}, {limits.LATEST_DATE.date()})"
@@ -137,7 +138,9 @@ class Operation(BaseModel):
         default=None, ge=0, le=limits.MAX_DURATION_SECONDS, allow_inf_nan=False, description="Expected duration in seconds."
     )
     due_date: datetime | None = Field(default=None, description=f"Should be done by this time; {_DATE_RANGE}.")
-    dependencies: list[Dependency] = Field(default_factory=list, max_length=limits.MAX_DEPENDENCIES)
+    dependencies: tuple[Dependency, ...] = Field(
+        default=(), max_length=limits.MAX_DEPENDENCIES, description="Operations this one waits for (a list in JSON)."
+    )
     created_at: datetime = Field(default_factory=utcnow, description=f"When it was created; {_DATE_RANGE}.")
 
     @field_validator("id")
@@ -158,13 +161,14 @@ class Operation(BaseModel):
         if not value:
             return value
         try:
-            encoded = json.dumps(value, allow_nan=False, separators=(",", ":"))
+            encoded = _COMPACT_JSON.encode(value)
         except ValueError as exc:
             raise ValueError("payload must not contain NaN or infinity") from exc
         except TypeError as exc:
             raise ValueError(f"payload must be JSON-serialisable: {exc}") from exc
-        if len(encoded.encode()) > limits.MAX_PAYLOAD_BYTES:
-            raise ValueError(f"payload is {len(encoded.encode())} bytes encoded; the limit is {limits.MAX_PAYLOAD_BYTES}")
+        size = len(encoded.encode())
+        if size > limits.MAX_PAYLOAD_BYTES:
+            raise ValueError(f"payload is {size} bytes encoded; the limit is {limits.MAX_PAYLOAD_BYTES}")
         return value
 
     @model_validator(mode="after")
@@ -192,15 +196,6 @@ class OperationExecution(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     sequence: int = Field(default=0, description="Insertion order, the last tie-breaker of the queue.")
-
-    def update(self, **changes: Any) -> None:
-        """Apply the dispatcher's own (trusted) changes in one step.
-
-        pydantic's per-attribute ``__setattr__`` was the largest single cost
-        of a dispatch cycle; the dispatcher only ever writes values it made.
-        """
-        self.__dict__.update(changes)
-        self.__pydantic_fields_set__.update(changes)
 
 
 class OperationRecord(BaseModel):

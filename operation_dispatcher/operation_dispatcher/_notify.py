@@ -141,6 +141,10 @@ class Notifier:
             if isinstance(subscriber, _ThreadSubscriber):
                 subscriber.flush(timeout)
 
+    @property
+    def has_subscribers(self) -> bool:
+        return bool(self._subscribers)
+
     def publish(self, event: DispatchEvent) -> None:
         for subscriber in self._subscribers:
             subscriber.deliver(event)

@@ -67,7 +67,7 @@ class _Entry:
     gate: datetime | None  # release date or back-off end, whichever is later
     sequence: int  # insertion order, the last tie-breaker
     token: int  # unique per push: tells a live heap entry from a stale one
-    waiting_for: set[str]
+    waiting_for: set[str] | None  # None when nothing is awaited (most operations): one object less per entry
 
 
 class DispatchQueue:
@@ -125,7 +125,7 @@ class DispatchQueue:
             dep.operation_id
             for dep in operation.dependencies
             if not self._dependency_met(dep.operation_id, dep.type)
-        }
+        } or None
         entry = _Entry(operation, gate, seq, next(self._tokens), waiting)
         self._entries[operation.id] = entry
         if waiting:
@@ -192,7 +192,7 @@ class DispatchQueue:
     def waiting_for(self, operation_id: str) -> set[str]:
         """Ids of the unmet dependencies of a queued operation."""
         entry = self._entries.get(operation_id)
-        return set(entry.waiting_for) if entry else set()
+        return set(entry.waiting_for) if entry and entry.waiting_for else set()
 
     # -- inspection -------------------------------------------------------------------
 
@@ -259,13 +259,14 @@ class DispatchQueue:
         still: list[tuple[str, DependencyType]] = []
         for op_id, kind in waiters:
             entry = self._entries.get(op_id)
-            if entry is None:
+            if entry is None or entry.waiting_for is None:  # gone, or already scheduled
                 continue
             if kind is DependencyType.FINISH_TO_START and not completed:
                 still.append((op_id, kind))
                 continue
             entry.waiting_for.discard(operation_id)
             if not entry.waiting_for:
+                entry.waiting_for = None
                 self._schedule(entry)
         if still:
             self._waiters[operation_id] = still
