@@ -122,7 +122,7 @@ def test_minimal_operation_message_gets_defaults():
     op = conv.operation_from_msg(msg.Operation(), "robot_9")
     assert op.resource_id == "robot_9"
     assert op.id  # generated
-    assert op.payload == {} and op.priority == 0 and op.dependencies == []
+    assert op.payload == {} and op.priority == 0 and op.dependencies == ()
     assert op.release_date is None and op.due_date is None and op.planned_duration is None
     assert op.created_at >= before
 
