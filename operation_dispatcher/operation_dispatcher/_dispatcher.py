@@ -162,7 +162,7 @@ class OperationDispatcher:
         result says ``added=False``.
         """
         single = isinstance(operations, (Operation, dict))
-        batch = parse_operations([operations] if single else operations)
+        batch = [operations] if isinstance(operations, Operation) else parse_operations([operations] if single else operations)
         with self._lock:
             results, new = self._check_batch(batch)
             entries = []
@@ -212,8 +212,12 @@ class OperationDispatcher:
 
     # ---------------------------------------------------- executor reports
 
-    def complete(self, operation_id: str | None = None, outcome: str | None = None) -> OperationRecord:
-        """Report that the active operation finished successfully."""
+    def complete(self, operation_id: str | None = None, outcome: str | None = None) -> None:
+        """Report that the active operation finished successfully.
+
+        Returns nothing: this is the executor's report on every life cycle's
+        hot path; read the finished record with :meth:`get` when needed.
+        """
         _check_text(outcome, "outcome")
         with self._lock:
             entry = self._active_entry(operation_id, "complete")
@@ -223,9 +227,8 @@ class OperationDispatcher:
             self._persist(entries=[entry], events=events)
         self._publish(events)
         self._kick()
-        return entry.record()
 
-    def fail(self, operation_id: str | None = None, reason: str | None = None) -> OperationRecord:
+    def fail(self, operation_id: str | None = None, reason: str | None = None) -> None:
         """Report that the active operation failed; the failure retry policy may queue it again."""
         _check_text(reason, "reason")
         with self._lock:
@@ -234,7 +237,6 @@ class OperationDispatcher:
             self._persist(entries=[entry], events=events)
         self._publish(events)
         self._kick()
-        return entry.record()
 
     def report_progress(self, operation_id: str, progress: float) -> None:
         """Record progress (0..1) of the active operation; no event, it is polled."""

@@ -55,7 +55,7 @@ async def ask(
             answer = await asyncio.wait_for(asyncio.to_thread(callback, event), timeout)
         else:
             answer = callback(event)
-            if inspect.isawaitable(answer):
+            if answer is not True and inspect.isawaitable(answer):
                 answer = await asyncio.wait_for(answer, timeout)
     except (asyncio.TimeoutError, TimeoutError):
         return Decision(approved=False, reason=f"no answer within {timeout:g} s", data={"timeout": True})

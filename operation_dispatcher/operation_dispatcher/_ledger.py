@@ -33,7 +33,10 @@ def event_row(
     event_id: str, event_type: EventType, operation_id: str | None, execution_id: str | None, metadata: dict[str, Any]
 ) -> EventRow:
     """An event as kept: None values of ``metadata`` are left out."""
-    return (event_id, event_type._value_, operation_id, execution_id, utcnow(), tuple((k, v) for k, v in metadata.items() if v is not None))
+    items = tuple(metadata.items())
+    if None in metadata.values():
+        items = tuple(item for item in items if item[1] is not None)
+    return (event_id, event_type._value_, operation_id, execution_id, utcnow(), items)
 
 
 def row_of(event: DispatchEvent) -> EventRow:
