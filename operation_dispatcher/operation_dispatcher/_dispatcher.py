@@ -124,7 +124,7 @@ class OperationDispatcher:
             self._notifier.subscribe(on_notification_callback)
 
         self._lock = threading.RLock()
-        self._queue = DispatchQueue(resource_id, list(sort_rules) if sort_rules else None)
+        self._queue: DispatchQueue[Entry] = DispatchQueue(resource_id, list(sort_rules) if sort_rules else None)
         self._records: dict[str, Entry] = {}
         self._counts: Counter[OperationState] = Counter()  # kept by _move, so snapshot() is O(1)
         self._history: list[str] = []  # terminal operation ids, oldest first
@@ -171,7 +171,7 @@ class OperationDispatcher:
                 entry = Entry(op, f"{self._event_prefix}-x{sequence}", sequence)
                 self._records[op.id] = entry
                 self._counts[OperationState.QUEUED] += 1
-                self._queue.push(op, sequence=sequence)
+                self._queue.push(entry, sequence=sequence)
                 entries.append(entry)
             events = [
                 self._event(EventType.OPERATION_ADDED, op.id, {"priority": op.priority, "queue_length": len(self._queue)})
@@ -252,7 +252,7 @@ class OperationDispatcher:
             return self._finish(entry, EventType.OPERATION_FAILED, {"reason": reason, "requeued": False, **metadata})
         self._move(entry, OperationState.QUEUED, termination_reason=reason, progress=0.0, not_before=utcnow() + timedelta(seconds=backoff))
         self._active = None if self._active == entry.id else self._active
-        self._queue.push(entry.operation, not_before=entry.not_before, sequence=entry.sequence)
+        self._queue.push(entry, not_before=entry.not_before, sequence=entry.sequence)
         meta = {"reason": reason, "requeued": True, "attempts": entry.attempts, "retry_in_seconds": backoff, **metadata}
         if self.failure_retry:
             meta["max_attempts"] = self.failure_retry.max_attempts
@@ -489,9 +489,9 @@ class OperationDispatcher:
         self._emit(EventType.OPERATION_DISPATCHER_STARTED, None, {"queue_length": len(self._queue)})
         try:
             while not self._stop_requested:
-                operation, wait = self._next_step()
-                if operation is not None:
-                    await self._request_start(operation)
+                entry, wait = self._next_step()
+                if entry is not None:
+                    await self._request_start(entry)
                 else:
                     await self._sleep(wait)
         finally:
@@ -503,7 +503,7 @@ class OperationDispatcher:
             self._loop = self._wake = None
             self._loop_thread = None
 
-    def _next_step(self) -> tuple[Operation | None, float | None]:
+    def _next_step(self) -> tuple[Entry | None, float | None]:
         """The operation to request now, or how long to sleep (None: until woken)."""
         assert self._wake is not None
         self._wake.clear()
@@ -513,9 +513,9 @@ class OperationDispatcher:
             now = utcnow()
             if self._cooldown_until is not None and self._cooldown_until > now:
                 return None, (self._cooldown_until - now).total_seconds()
-            operation = self._queue.peek(now)
-            if operation is not None:
-                return operation, 0.0
+            entry = self._queue.peek(now)
+            if entry is not None:
+                return entry, 0.0
             release = self._queue.next_release()
             return None, None if release is None else max((release - now).total_seconds(), 0.0)
 
@@ -526,28 +526,27 @@ class OperationDispatcher:
         if timer is not None:
             timer.cancel()
 
-    async def _request_start(self, operation: Operation) -> None:
-        entry = self._records[operation.id]
+    async def _request_start(self, entry: Entry) -> None:
         with self._lock:
             meta = {"retry_count": entry.retry_count, "attempt": entry.attempts + 1}
-            request = self._event(EventType.OPERATION_START_REQUESTED, operation.id, meta)
+            request = self._event(EventType.OPERATION_START_REQUESTED, entry.id, meta)
             self._persist(events=[request])
         self._publish([request])
         decision = await self._ask(request)
         with self._lock:
-            if entry.state is not OperationState.QUEUED or operation.id not in self._queue:
+            if entry.state is not OperationState.QUEUED or entry.id not in self._queue:
                 return  # cancelled while the start was being decided
             if decision.approved and (self._paused or self._stop_requested):
                 return  # paused or stopping meanwhile: ask again later
             if not decision.approved:
                 events = self._start_denied(entry, decision)
             else:
-                self._queue.remove(operation.id)
-                self._queue.mark_started(operation.id)
-                self._active = operation.id
+                self._queue.remove(entry.id)
+                self._queue.mark_started(entry.id)
+                self._active = entry.id
                 self._consecutive_denials = 0
                 self._move(entry, OperationState.RUNNING, started_at=utcnow(), progress=0.0, attempts=entry.attempts + 1, not_before=None)
-                events = [self._event(EventType.OPERATION_STARTED, operation.id, {"attempt": entry.attempts, "data": decision.data or None})]
+                events = [self._event(EventType.OPERATION_STARTED, entry.id, {"attempt": entry.attempts, "data": decision.data or None})]
                 self._persist(entries=[entry], events=events)
         self._publish(events)
         if decision.approved:
@@ -760,7 +759,7 @@ class OperationDispatcher:
             self._records[operation_id].events = tuple(rows)
         for entry in self._records.values():
             if entry.state is OperationState.QUEUED:
-                self._queue.push(entry.operation, not_before=entry.not_before, sequence=entry.sequence)
+                self._queue.push(entry, not_before=entry.not_before, sequence=entry.sequence)
         finished.sort(key=lambda e: (e.finished_at or e.queued_at, e.sequence))
         self._history = [e.id for e in finished]
         self._sequence = itertools.count(last_sequence + 1)
@@ -776,7 +775,7 @@ class OperationDispatcher:
             event = self._finish(entry, EventType.OPERATION_FAILED, {**facts, "requeued": False})
         else:
             self._move(entry, OperationState.QUEUED, termination_reason="interrupted", progress=0.0)
-            self._queue.push(entry.operation, sequence=entry.sequence)
+            self._queue.push(entry, sequence=entry.sequence)
             event = self._event(EventType.OPERATION_FAILED, entry.id, {**facts, "requeued": True})
         self._persist(entries=[entry], events=[event])
         self._publish([event])

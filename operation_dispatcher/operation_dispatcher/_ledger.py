@@ -13,13 +13,14 @@ four events, each with its ``__dict__``, fields set and metadata), and the
 collector's full passes over them cost more than dispatching itself. A
 tuple holding only strings, numbers, datetimes and such tuples is
 untracked by the collector after its first pass, so an event row, and an
-entry's tuple of them, cost the collector nothing afterwards: a finished
-operation leaves three tracked objects behind (its Entry, its Operation
-and the Operation's fields set).
+entry's tuple of them, cost the collector nothing afterwards; and an Entry
+holds its operation's fields rather than the model. An operation, queued
+or finished, leaves one tracked object: its Entry.
 """
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime
 from typing import Any
 
@@ -48,7 +49,7 @@ def event_model(row: EventRow, resource_id: str) -> DispatchEvent:
     event_id, event_type, operation_id, execution_id, created_at, metadata = row
     return DispatchEvent(
         id=event_id,
-        event_type=event_type,
+        event_type=EventType(event_type),
         resource_id=resource_id,
         operation_id=operation_id,
         execution_id=execution_id,
@@ -58,18 +59,33 @@ def event_model(row: EventRow, resource_id: str) -> DispatchEvent:
 
 
 class Entry:
-    """One operation and the facts of its execution; the books' form of an OperationRecord."""
+    """One operation and the facts of its execution; the books' form of an OperationRecord.
+
+    It holds the operation's validated fields itself rather than the
+    Operation model: a retained pydantic model cost the collector ~7x an
+    Entry on every full pass. It reads like an Operation where the queue
+    needs one (id, priority, dates, dependencies), and :attr:`operation`
+    builds the model for the runner and for readers.
+    """
 
     __slots__ = (
         "attempts",
+        "created_at",
+        "dependencies",
+        "due_date",
         "events",
         "execution_id",
         "finished_at",
+        "id",
         "not_before",
-        "operation",
         "outcome",
+        "payload",
+        "planned_duration",
+        "priority",
         "progress",
         "queued_at",
+        "release_date",
+        "resource_id",
         "retry_count",
         "sequence",
         "started_at",
@@ -78,7 +94,15 @@ class Entry:
     )
 
     def __init__(self, operation: Operation, execution_id: str, sequence: int) -> None:
-        self.operation = operation
+        self.id = operation.id
+        self.resource_id = operation.resource_id
+        self.payload = operation.payload
+        self.priority = operation.priority
+        self.release_date = operation.release_date
+        self.planned_duration = operation.planned_duration
+        self.due_date = operation.due_date
+        self.dependencies = operation.dependencies
+        self.created_at = operation.created_at
         self.execution_id = execution_id
         self.sequence = sequence
         self.state = OperationState.QUEUED
@@ -94,10 +118,26 @@ class Entry:
         self.events: tuple[EventRow, ...] = ()  # grown by copy: a tuple of plain tuples is not tracked
 
     @property
-    def id(self) -> str:
-        return self.operation.id
+    def operation_id(self) -> str:  # the name OperationExecution reads
+        return self.id
 
-    operation_id = id  # the name OperationExecution reads
+    @property
+    def operation(self) -> Operation:
+        """The operation as a model (built, not validated again: its fields were validated at the door)."""
+        return self._operation(self.payload)
+
+    def _operation(self, payload: dict[str, Any]) -> Operation:
+        return Operation.model_construct(
+            id=self.id,
+            resource_id=self.resource_id,
+            payload=payload,
+            priority=self.priority,
+            release_date=self.release_date,
+            planned_duration=self.planned_duration,
+            due_date=self.due_date,
+            dependencies=self.dependencies,
+            created_at=self.created_at,
+        )
 
     @classmethod
     def restore(cls, record: OperationRecord) -> Entry:
@@ -112,8 +152,8 @@ class Entry:
         return OperationExecution.model_validate(self, from_attributes=True)
 
     def record(self, copy_operation: bool = False) -> OperationRecord:
-        """The entry as a model; ``copy_operation`` hands out a deep copy the reader may change freely."""
-        operation = self.operation.model_copy(deep=True) if copy_operation else self.operation
+        """The entry as a model; ``copy_operation`` gives the reader a payload it may change freely."""
+        operation = self._operation(copy.deepcopy(self.payload)) if copy_operation else self.operation
         return OperationRecord(operation=operation, execution=self.execution())
 
 

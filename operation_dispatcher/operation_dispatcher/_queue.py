@@ -20,13 +20,30 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from ._errors import InvalidStateError, ValidationError
-from ._models import DependencyType, Operation, utcnow
+from ._models import Dependency, DependencyType, utcnow
+
+
+class Queueable(Protocol):
+    """What the queue reads of an operation: an Operation, or anything shaped like one
+    (the dispatcher queues its own lean entries). Sort rules read their fields too."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def resource_id(self) -> str: ...
+    @property
+    def release_date(self) -> datetime | None: ...
+    @property
+    def dependencies(self) -> Sequence[Dependency]: ...
+
+
+Q = TypeVar("Q", bound=Queueable)
 
 _MISSING = float("inf")
 
@@ -42,12 +59,12 @@ DEFAULT_SORT_RULES: tuple[SortRule, ...] = (SortRule("priority", descending=True
 SORTABLE_FIELDS = ("priority", "created_at", "release_date", "due_date", "planned_duration")
 
 
-def _key_builder(rules: tuple[SortRule, ...]) -> Callable[[Operation], tuple[Any, ...]]:
+def _key_builder(rules: tuple[SortRule, ...]) -> Callable[[Queueable], tuple[Any, ...]]:
     for rule in rules:
         if rule.field not in SORTABLE_FIELDS:
             raise ValidationError(f"cannot sort on {rule.field!r}; choose from {', '.join(SORTABLE_FIELDS)}", field="sort_rules")
 
-    def key(op: Operation) -> tuple[Any, ...]:
+    def key(op: Queueable) -> tuple[Any, ...]:
         parts: list[Any] = []
         for field, descending in rules:
             value = getattr(op, field)
@@ -62,22 +79,22 @@ def _key_builder(rules: tuple[SortRule, ...]) -> Callable[[Operation], tuple[Any
 
 
 @dataclass(slots=True)
-class _Entry:
-    operation: Operation
+class _Entry(Generic[Q]):
+    operation: Q
     gate: datetime | None  # release date or back-off end, whichever is later
     sequence: int  # insertion order, the last tie-breaker
     token: int  # unique per push: tells a live heap entry from a stale one
     waiting_for: set[str] | None  # None when nothing is awaited (most operations): one object less per entry
 
 
-class DispatchQueue:
+class DispatchQueue(Generic[Q]):
     """Priority queue of operations for one resource, with gates and dependencies."""
 
     def __init__(self, resource_id: str, sort_rules: tuple[SortRule, ...] | list[SortRule] | None = None) -> None:
         self.resource_id = resource_id
         self.sort_rules = tuple(SortRule(*r) for r in (sort_rules or DEFAULT_SORT_RULES))
         self._key = _key_builder(self.sort_rules)
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[str, _Entry[Q]] = {}
         self._pending: list[tuple[float, int, int, str]] = []
         self._ready: list[tuple[Any, ...]] = []  # (*sort key, sequence, token, id): flat, to compare fast
         self._in_ready: set[str] = set()
@@ -89,7 +106,7 @@ class DispatchQueue:
 
     # -- adding and removing -------------------------------------------------
 
-    def check(self, operation: Operation, known: Callable[[str], bool] | None = None) -> None:
+    def check(self, operation: Q, known: Callable[[str], bool] | None = None) -> None:
         """Raise ValidationError if ``operation`` cannot join this queue; change nothing."""
         if operation.resource_id != self.resource_id:
             raise ValidationError(
@@ -110,12 +127,12 @@ class DispatchQueue:
     def _knows(self, operation_id: str) -> bool:
         return operation_id in self._entries or operation_id in self._started or operation_id in self._completed
 
-    def add(self, operation: Operation, not_before: datetime | None = None, sequence: int | None = None) -> None:
+    def add(self, operation: Q, not_before: datetime | None = None, sequence: int | None = None) -> None:
         """Queue ``operation``; ``not_before`` adds a gate on top of its release date."""
         self.check(operation)
         self.push(operation, not_before, sequence)
 
-    def push(self, operation: Operation, not_before: datetime | None = None, sequence: int | None = None) -> None:
+    def push(self, operation: Q, not_before: datetime | None = None, sequence: int | None = None) -> None:
         """Queue an operation already checked by the caller (the dispatcher checks whole batches first)."""
         gate = operation.release_date
         if not_before is not None and (gate is None or not_before > gate):
@@ -135,7 +152,7 @@ class DispatchQueue:
         else:
             self._schedule(entry)
 
-    def remove(self, operation_id: str) -> Operation:
+    def remove(self, operation_id: str) -> Q:
         """Take an operation out wherever it waits (lazy for the heaps)."""
         entry = self._entries.pop(operation_id, None)
         if entry is None:
@@ -145,7 +162,7 @@ class DispatchQueue:
 
     # -- what goes next ---------------------------------------------------------
 
-    def peek(self, now: datetime | None = None) -> Operation | None:
+    def peek(self, now: datetime | None = None) -> Q | None:
         """The operation that would go next at ``now``, without removing it."""
         self._release(now or utcnow())
         ready = self._ready
@@ -157,7 +174,7 @@ class DispatchQueue:
             heapq.heappop(ready)
         return None
 
-    def pop(self, now: datetime | None = None) -> Operation | None:
+    def pop(self, now: datetime | None = None) -> Q | None:
         op = self.peek(now)
         if op is not None:
             heapq.heappop(self._ready)
@@ -202,10 +219,10 @@ class DispatchQueue:
     def __contains__(self, operation_id: object) -> bool:
         return operation_id in self._entries
 
-    def __iter__(self) -> Iterator[Operation]:
+    def __iter__(self) -> Iterator[Q]:
         return iter(self.ordered())
 
-    def ordered(self, now: datetime | None = None) -> list[Operation]:
+    def ordered(self, now: datetime | None = None) -> list[Q]:
         """Every queued operation in dispatch order (O(n log n); for listing, not for dispatching).
 
         Released operations first by the sort rules, then gated ones by gate,
@@ -231,13 +248,13 @@ class DispatchQueue:
             return operation_id in self._started
         return operation_id in self._completed
 
-    def _schedule(self, entry: _Entry) -> None:
+    def _schedule(self, entry: _Entry[Q]) -> None:
         if entry.gate is None:
             self._make_ready(entry)
         else:
             heapq.heappush(self._pending, (entry.gate.timestamp(), entry.sequence, entry.token, entry.operation.id))
 
-    def _make_ready(self, entry: _Entry) -> None:
+    def _make_ready(self, entry: _Entry[Q]) -> None:
         heapq.heappush(self._ready, (*self._key(entry.operation), entry.sequence, entry.token, entry.operation.id))
         self._in_ready.add(entry.operation.id)
 
