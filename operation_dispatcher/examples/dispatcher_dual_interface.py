@@ -18,6 +18,7 @@ from _sim_runner import (
     demo_operations,
     keep_feeding,
 )
+
 from operation_dispatcher.api import serve
 
 

@@ -17,6 +17,7 @@ import logging
 import sys
 
 from _sim_runner import arg_parser, base_url, demo_dispatcher, demo_operations
+
 from operation_dispatcher.api import serve
 from operation_dispatcher.mcp_server import run_stdio
 

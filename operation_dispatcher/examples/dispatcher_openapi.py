@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 
 from _sim_runner import arg_parser, base_url, demo_dispatcher, demo_operations
+
 from operation_dispatcher.api import serve
 
 

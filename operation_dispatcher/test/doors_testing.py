@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
-from operation_dispatcher.api import build_server
 
 from operation_dispatcher import Decision, DispatchEvent, EventType, OperationDispatcher
+from operation_dispatcher.api import build_server
 
 RESOURCE = "robot-1"
 TOKEN = "test-token-4f9c"

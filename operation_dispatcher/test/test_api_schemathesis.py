@@ -15,6 +15,7 @@ import pytest
 import schemathesis
 from doors_testing import LiveServer, make_dispatcher
 from hypothesis import HealthCheck, given, settings
+
 from operation_dispatcher.api import create_app
 
 MAX_EXAMPLES = 100

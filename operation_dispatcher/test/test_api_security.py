@@ -8,6 +8,7 @@ import doors_testing
 import httpx
 import pytest
 from doors_testing import TOKEN, make_dispatcher, op
+
 from operation_dispatcher.api import InsecureBindError, build_server, create_app
 
 start_server = doors_testing.start_server  # the fixture, shared by the door tests
