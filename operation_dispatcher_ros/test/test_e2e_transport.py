@@ -32,6 +32,7 @@ def test_three_transports_run_in_priority_order_with_moving_odometry(bringup, ro
     bringup()
     events = ros_client.record_events()
     odom = ros_client.record(Odometry, "odom")
+    odom.wait_for(lambda m: True, 20.0, "the first odometry (matched before the robot moves)")
     # Pause first so that all three are queued before any starts: the order is then the priority order.
     assert ros_client.call(DispatcherCommand, "dispatcher/pause", reason="loading").success
     ops = [transport("low", 1), transport("high", 10), transport("mid", 5)]

@@ -60,7 +60,9 @@ def test_blocked_event_subscriber_does_not_delay_dispatch(bringup, ros_client, r
     from operation_dispatcher_interfaces.srv import AddOperations, DispatcherCommand
 
     bringup(
-        dispatcher={"store_path": str(tmp_path / "dispatcher.db")},
+        # Handshakes bounded generously: on Jazzy the blocked reader delayed the business logic's
+        # replies to the dispatcher by seconds (1 s handshakes were denied until auto-pause).
+        dispatcher={"store_path": str(tmp_path / "dispatcher.db"), "handshake_timeout": 10.0, "max_retries": 1000},
         business_logic={"rule": "approve_all"},
         sim_robot={"speed": 50.0, "rate_hz": 100.0},
     )
