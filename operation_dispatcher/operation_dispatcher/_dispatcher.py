@@ -18,7 +18,6 @@ import itertools
 import logging
 import threading
 import uuid
-from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, overload
@@ -26,7 +25,7 @@ from typing import Any, TypeVar, overload
 from . import _limits as limits
 from ._errors import DeniedError, InvalidStateError, NotFoundError, ValidationError
 from ._handshake import RequestCallback, ask
-from ._ledger import Entry, EventRow, event_model, event_row, row_of
+from ._ledger import Entry, EventRow, Ledger, event_model, event_row, row_of
 from ._models import (
     TERMINAL_STATES,
     AddResult,
@@ -124,9 +123,10 @@ class OperationDispatcher:
             self._notifier.subscribe(on_notification_callback)
 
         self._lock = threading.RLock()
-        self._queue: DispatchQueue[Entry] = DispatchQueue(resource_id, list(sort_rules) if sort_rules else None)
-        self._records: dict[str, Entry] = {}
-        self._counts: Counter[OperationState] = Counter()  # kept by _move, so snapshot() is O(1)
+        self._ledger = Ledger()
+        self._queue: DispatchQueue[Entry] = DispatchQueue(
+            resource_id, list(sort_rules) if sort_rules else None, lookup=self._ledger.__getitem__
+        )
         self._history: list[str] = []  # terminal operation ids, oldest first
         self._dispatcher_events: list[EventRow] = []
         self._sequence = itertools.count()
@@ -165,19 +165,15 @@ class OperationDispatcher:
         batch = [operations] if isinstance(operations, Operation) else parse_operations([operations] if single else operations)
         with self._lock:
             results, new = self._check_batch(batch)
-            entries = []
             for op in new:
                 sequence = next(self._sequence)
-                entry = Entry(op, f"{self._event_prefix}-x{sequence}", sequence)
-                self._records[op.id] = entry
-                self._counts[OperationState.QUEUED] += 1
+                entry = self._ledger.add(op, f"{self._event_prefix}-x{sequence}", sequence)
                 self._queue.push(entry, sequence=sequence)
-                entries.append(entry)
             events = [
                 self._event(EventType.OPERATION_ADDED, op.id, {"priority": op.priority, "queue_length": len(self._queue)})
                 for op in new
             ]
-            self._persist(operations=new, entries=entries, events=events)
+            self._persist(operations=new, changed=[op.id for op in new], events=events)
         self._publish(events)
         self._kick()
         return results[0] if single else results
@@ -190,7 +186,7 @@ class OperationDispatcher:
             if op.id in batch_ids:
                 raise ValidationError(f"operations[{i}].id: {op.id!r} appears twice in this add", field=f"operations[{i}].id")
             batch_ids.add(op.id)
-            known = self._records.get(op.id)
+            known = self._ledger.get(op.id)
             if known is not None:
                 results.append(AddResult(operation_id=op.id, added=False, state=known.state))
                 continue
@@ -200,7 +196,7 @@ class OperationDispatcher:
                     field=f"operations[{i}].resource_id",
                 )
             for dep in op.dependencies:
-                if dep.operation_id not in self._records and dep.operation_id not in batch_ids:
+                if dep.operation_id not in self._ledger and dep.operation_id not in batch_ids:
                     raise ValidationError(
                         f"operations[{i}].dependencies: unknown operation {dep.operation_id!r} "
                         "(it must be added before, or earlier in the same add)",
@@ -220,11 +216,11 @@ class OperationDispatcher:
         """
         _check_text(outcome, "outcome")
         with self._lock:
-            entry = self._active_entry(operation_id, "complete")
-            self._move(entry, OperationState.COMPLETED, outcome=outcome, progress=1.0, finished_at=utcnow())
-            self._queue.mark_completed(entry.id)
-            events = [self._finish(entry, EventType.OPERATION_COMPLETED, {"outcome": outcome})]
-            self._persist(entries=[entry], events=events)
+            op_id = self._active_entry(operation_id, "complete").id
+            self._ledger.update(op_id, state=OperationState.COMPLETED, outcome=outcome, progress=1.0, finished_at=utcnow())
+            self._queue.mark_completed(op_id)
+            events = [self._finish(op_id, EventType.OPERATION_COMPLETED, {"outcome": outcome})]
+            self._persist(changed=[op_id], events=events)
         self._publish(events)
         self._kick()
 
@@ -234,7 +230,7 @@ class OperationDispatcher:
         with self._lock:
             entry = self._active_entry(operation_id, "fail")
             events = [self._fail_locked(entry, reason or "failed")]
-            self._persist(entries=[entry], events=events)
+            self._persist(changed=[entry.id], events=events)
         self._publish(events)
         self._kick()
 
@@ -243,14 +239,16 @@ class OperationDispatcher:
         if not 0.0 <= progress <= 1.0:
             raise ValidationError("progress must be within [0, 1]", field="progress")
         with self._lock:
-            self._active_entry(operation_id, "report progress of").progress = progress
+            self._ledger.update(self._active_entry(operation_id, "report progress of").id, progress=progress)
 
     def _fail_locked(self, entry: Entry, reason: str, **metadata: Any) -> EventRow:
         backoff = self.failure_retry.backoff(entry.attempts) if self.failure_retry else None
         if backoff is None:
-            self._move(entry, OperationState.FAILED, termination_reason=reason, finished_at=utcnow())
-            return self._finish(entry, EventType.OPERATION_FAILED, {"reason": reason, "requeued": False, **metadata})
-        self._move(entry, OperationState.QUEUED, termination_reason=reason, progress=0.0, not_before=utcnow() + timedelta(seconds=backoff))
+            self._ledger.update(entry.id, state=OperationState.FAILED, termination_reason=reason, finished_at=utcnow())
+            return self._finish(entry.id, EventType.OPERATION_FAILED, {"reason": reason, "requeued": False, **metadata})
+        entry = self._ledger.update(
+            entry.id, state=OperationState.QUEUED, termination_reason=reason, progress=0.0, not_before=utcnow() + timedelta(seconds=backoff)
+        )
         self._active = None if self._active == entry.id else self._active
         self._queue.push(entry, not_before=entry.not_before, sequence=entry.sequence)
         meta = {"reason": reason, "requeued": True, "attempts": entry.attempts, "retry_in_seconds": backoff, **metadata}
@@ -258,21 +256,12 @@ class OperationDispatcher:
             meta["max_attempts"] = self.failure_retry.max_attempts
         return self._event(EventType.OPERATION_FAILED, entry.id, meta)
 
-    def _finish(self, entry: Entry, event_type: EventType, metadata: dict[str, Any]) -> EventRow:
+    def _finish(self, op_id: str, event_type: EventType, metadata: dict[str, Any]) -> EventRow:
         """Common tail of every move into a terminal state (lock held)."""
-        op_id = entry.id
         if self._active == op_id:
             self._active = None
         self._history.append(op_id)
         return self._event(event_type, op_id, metadata)
-
-    def _move(self, entry: Entry, state: OperationState, **changes: Any) -> None:
-        """Every state change goes through here, so the per-state counts stay exact."""
-        self._counts[entry.state] -= 1
-        self._counts[state] += 1
-        entry.state = state
-        for name, value in changes.items():
-            setattr(entry, name, value)
 
     def _active_entry(self, operation_id: str | None, verb: str) -> Entry:
         if operation_id is None:
@@ -319,25 +308,29 @@ class OperationDispatcher:
                     state=entry.state.value,
                 )
         decision = await self._handshake(entry, EventType.OPERATION_CANCEL_REQUESTED, EventType.OPERATION_CANCEL_DENIED, reason)
+        with self._lock:
+            entry = self._ledger[operation_id]  # as it is now, after the decision
         was_active = entry.state.is_active
         if was_active:
             await self._tell_runner(entry, "cancel", EventType.OPERATION_CANCEL_DENIED)
         with self._lock:
-            if entry.state.is_terminal:
+            state = self._ledger[operation_id].state
+            if state.is_terminal:
                 raise InvalidStateError(
-                    f"operation {operation_id!r} became {entry.state.value} while its cancel was being decided",
+                    f"operation {operation_id!r} became {state.value} while its cancel was being decided",
                     operation_id=operation_id,
                 )
             if operation_id in self._queue:
                 self._queue.remove(operation_id)
-            self._move(entry, OperationState.CANCELLED, finished_at=utcnow(), termination_reason=reason or decision.reason or "cancelled")
+            termination_reason = reason or decision.reason or "cancelled"
+            entry = self._ledger.update(operation_id, state=OperationState.CANCELLED, finished_at=utcnow(), termination_reason=termination_reason)
             events = [
-                self._finish(entry, EventType.OPERATION_CANCELLED, {"reason": entry.termination_reason, "was_active": was_active})
+                self._finish(operation_id, EventType.OPERATION_CANCELLED, {"reason": termination_reason, "was_active": was_active})
             ]
-            self._persist(entries=[entry], events=events)
+            self._persist(changed=[operation_id], events=events)
         self._publish(events)
         self._kick()
-        return entry.record()
+        return self._ledger.record(entry)
 
     async def _pause_or_resume(self, operation_id: str, reason: str | None, pause: bool) -> OperationRecord:
         want, verb = (OperationState.RUNNING, "pause") if pause else (OperationState.PAUSED, "resume")
@@ -356,17 +349,18 @@ class OperationDispatcher:
         await self._handshake(entry, requested, denied, reason)
         await self._tell_runner(entry, verb, denied)
         with self._lock:
-            if entry.state is not want:
+            state = self._ledger[operation_id].state
+            if state is not want:
                 raise InvalidStateError(
-                    f"operation {operation_id!r} became {entry.state.value} while its {verb} was being decided",
+                    f"operation {operation_id!r} became {state.value} while its {verb} was being decided",
                     operation_id=operation_id,
                 )
-            self._move(entry, OperationState.PAUSED if pause else OperationState.RUNNING)
+            entry = self._ledger.update(operation_id, state=OperationState.PAUSED if pause else OperationState.RUNNING)
             events = [self._event(done, operation_id, {"reason": reason, "progress": entry.progress})]
-            self._persist(entries=[entry], events=events)
+            self._persist(changed=[operation_id], events=events)
         self._publish(events)
         self._kick()
-        return entry.record()
+        return self._ledger.record(entry)
 
     async def _handshake(
         self, entry: Entry, requested: EventType, denied: EventType, reason: str | None
@@ -414,7 +408,7 @@ class OperationDispatcher:
 
     async def _tell_runner(self, entry: Entry, verb: str, denied: EventType) -> None:
         try:
-            await getattr(self._runner, verb)(entry.operation)
+            await getattr(self._runner, verb)(self._ledger.operation(entry))
         except Exception as exc:
             self._deny(entry, denied, Decision(approved=False, reason=f"executor could not {verb}: {exc}", data={"executor": True}))
 
@@ -533,28 +527,30 @@ class OperationDispatcher:
             self._persist(events=[request])
         self._publish([request])
         decision = await self._ask(request)
+        op_id = entry.id
         with self._lock:
-            if entry.state is not OperationState.QUEUED or entry.id not in self._queue:
+            entry = self._ledger[op_id]  # as it is now, after the decision
+            if entry.state is not OperationState.QUEUED or op_id not in self._queue:
                 return  # cancelled while the start was being decided
             if decision.approved and (self._paused or self._stop_requested):
                 return  # paused or stopping meanwhile: ask again later
             if not decision.approved:
                 events = self._start_denied(entry, decision)
             else:
-                self._queue.remove(entry.id)
-                self._queue.mark_started(entry.id)
-                self._active = entry.id
+                self._queue.remove(op_id)
+                self._queue.mark_started(op_id)
+                self._active = op_id
                 self._consecutive_denials = 0
-                self._move(entry, OperationState.RUNNING, started_at=utcnow(), progress=0.0, attempts=entry.attempts + 1, not_before=None)
-                events = [self._event(EventType.OPERATION_STARTED, entry.id, {"attempt": entry.attempts, "data": decision.data or None})]
-                self._persist(entries=[entry], events=events)
+                entry = self._ledger.update(op_id, state=OperationState.RUNNING, started_at=utcnow(), progress=0.0, attempts=entry.attempts + 1, not_before=None)
+                events = [self._event(EventType.OPERATION_STARTED, op_id, {"attempt": entry.attempts, "data": decision.data or None})]
+                self._persist(changed=[op_id], events=events)
         self._publish(events)
         if decision.approved:
             await self._start_runner(entry)
 
     def _start_denied(self, entry: Entry, decision: Decision) -> list[EventRow]:
         policy = self.denial_policy
-        entry.retry_count += 1
+        entry = self._ledger.update(entry.id, retry_count=entry.retry_count + 1)
         self._consecutive_denials += 1
         self._cooldown_until = utcnow() + timedelta(seconds=policy.cooldown_seconds)
         events = [
@@ -571,7 +567,7 @@ class OperationDispatcher:
                 },
             )
         ]
-        self._persist(entries=[entry], events=events)
+        self._persist(changed=[entry.id], events=events)
         if self._consecutive_denials >= policy.max_retries:
             events.append(
                 self._set_paused(
@@ -584,12 +580,13 @@ class OperationDispatcher:
 
     async def _start_runner(self, entry: Entry) -> None:
         try:
-            await self._runner.start(entry.operation)
+            await self._runner.start(self._ledger.operation(entry))
         except Exception as exc:
             with self._lock:
+                entry = self._ledger[entry.id]
                 if entry.state.is_active:
                     events = [self._fail_locked(entry, f"executor could not start: {exc}")]
-                    self._persist(entries=[entry], events=events)
+                    self._persist(changed=[entry.id], events=events)
                 else:
                     events = []
             self._publish(events)
@@ -616,9 +613,7 @@ class OperationDispatcher:
             row = event_row(event_id, event_type, None, None, metadata)
             self._dispatcher_events.append(row)
         else:
-            entry = self._records[operation_id]
-            row = event_row(event_id, event_type, operation_id, entry.execution_id, metadata)
-            entry.events += (row,)
+            row = self._ledger.log(event_id, event_type, operation_id, metadata)
         return row
 
     def _model(self, row: EventRow) -> DispatchEvent:
@@ -640,14 +635,15 @@ class OperationDispatcher:
         self,
         *,
         operations: Iterable[Operation] = (),
-        entries: Iterable[Entry] = (),
+        changed: Iterable[str] = (),
         events: Iterable[EventRow] = (),
         paused: tuple[bool, str | None] | None = None,
     ) -> None:
+        """Hand one change to the store: new operations, the executions of ``changed`` ids as they are now, new events."""
         if self._store is not None:
             self._store.write(
                 operations=operations,
-                executions=[entry.execution() for entry in entries],
+                executions=[self._ledger[op_id].execution() for op_id in changed],
                 events=[self._model(row) for row in events],
                 paused=paused,
             )
@@ -655,19 +651,19 @@ class OperationDispatcher:
     # ----------------------------------------------------------------- queries
 
     def _require(self, operation_id: str) -> Entry:
-        entry = self._records.get(operation_id)
+        entry = self._ledger.get(operation_id)
         if entry is None:
             raise NotFoundError(operation_id)
         return entry
 
     def get(self, operation_id: str) -> OperationRecord:
         with self._lock:
-            return self._require(operation_id).record(copy_operation=True)
+            return self._ledger.record(self._require(operation_id))
 
     def current(self) -> OperationRecord | None:
         """The RUNNING or PAUSED operation, if any."""
         with self._lock:
-            return self._records[self._active].record(copy_operation=True) if self._active else None
+            return self._ledger.record(self._ledger[self._active]) if self._active else None
 
     def list_operations(self, state: OperationState | str | None = None) -> list[OperationRecord]:
         """Operations in a useful order: the active one, the queue in dispatch
@@ -683,23 +679,20 @@ class OperationDispatcher:
             ids: list[str] = [self._active] if self._active else []
             ids += [op.id for op in self._queue.ordered()]
             ids += reversed(self._history)
-            return [
-                self._records[i].record(copy_operation=True)
-                for i in ids
-                if state is None or self._records[i].state is state
-            ]
+            entries = (self._ledger[i] for i in ids)
+            return [self._ledger.record(entry) for entry in entries if state is None or entry.state is state]
 
     def history(self, limit: int = limits.HISTORY_LIMIT_DEFAULT) -> list[OperationRecord]:
         """Finished operations, newest first."""
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= limits.HISTORY_LIMIT_MAX:
             raise ValidationError(f"limit must be an integer within [1, {limits.HISTORY_LIMIT_MAX}]; got {limit!r}", field="limit")
         with self._lock:
-            return [self._records[i].record(copy_operation=True) for i in self._history[: -limit - 1 : -1]]
+            return [self._ledger.record(self._ledger[i]) for i in self._history[: -limit - 1 : -1]]
 
     def events(self, operation_id: str | None = None) -> list[DispatchEvent]:
         """Events of one operation in order; without an id, the dispatcher's own events."""
         with self._lock:
-            rows = self._dispatcher_events if operation_id is None else self._require(operation_id).events
+            rows = self._dispatcher_events if operation_id is None else self._ledger.events(self._require(operation_id).id)
             return [self._model(row) for row in rows]
 
     def waiting_for(self, operation_id: str) -> set[str]:
@@ -723,7 +716,7 @@ class OperationDispatcher:
                 paused_reason=self._paused_reason,
                 current_operation_id=self._active,
                 queue_length=len(self._queue),
-                counts={s: self._counts[s] for s in OperationState},
+                counts={s: self._ledger.count(s) for s in OperationState},
                 consecutive_denials=self._consecutive_denials,
                 cooldown_until=self._cooldown_until,
             )
@@ -737,9 +730,7 @@ class OperationDispatcher:
         finished: list[Entry] = []
         last_sequence = -1
         for record in state.records:
-            entry = Entry.restore(record)
-            self._records[entry.id] = entry
-            self._counts[entry.state] += 1
+            entry = self._ledger.restore(record)
             last_sequence = max(last_sequence, entry.sequence)
             if entry.attempts:
                 self._queue.mark_started(entry.id)
@@ -756,8 +747,8 @@ class OperationDispatcher:
             else:
                 per_operation.setdefault(event.operation_id, []).append(row_of(event))
         for operation_id, rows in per_operation.items():
-            self._records[operation_id].events = tuple(rows)
-        for entry in self._records.values():
+            self._ledger.restore_events(operation_id, rows)
+        for entry in self._ledger:
             if entry.state is OperationState.QUEUED:
                 self._queue.push(entry, not_before=entry.not_before, sequence=entry.sequence)
         finished.sort(key=lambda e: (e.finished_at or e.queued_at, e.sequence))
@@ -771,11 +762,11 @@ class OperationDispatcher:
         previous = entry.state.value
         facts = {"reason": "interrupted", "interrupted": True, "previous_state": previous}
         if self.on_interrupted == INTERRUPTED_FAIL:
-            self._move(entry, OperationState.FAILED, termination_reason="interrupted", finished_at=utcnow())
-            event = self._finish(entry, EventType.OPERATION_FAILED, {**facts, "requeued": False})
+            self._ledger.update(entry.id, state=OperationState.FAILED, termination_reason="interrupted", finished_at=utcnow())
+            event = self._finish(entry.id, EventType.OPERATION_FAILED, {**facts, "requeued": False})
         else:
-            self._move(entry, OperationState.QUEUED, termination_reason="interrupted", progress=0.0)
+            entry = self._ledger.update(entry.id, state=OperationState.QUEUED, termination_reason="interrupted", progress=0.0)
             self._queue.push(entry, sequence=entry.sequence)
             event = self._event(EventType.OPERATION_FAILED, entry.id, {**facts, "requeued": True})
-        self._persist(entries=[entry], events=[event])
+        self._persist(changed=[entry.id], events=[event])
         self._publish([event])

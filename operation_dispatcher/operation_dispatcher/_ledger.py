@@ -1,160 +1,227 @@
-"""The dispatcher's books: what it keeps about every operation, kept lean.
+"""The dispatcher's books: what it keeps about every operation, kept as plain rows.
 
 Pydantic models are for the doors: they validate what comes in and shape
-what goes out. Behind the door the dispatcher keeps one slotted
-:class:`Entry` per operation and every event as a plain tuple of plain
-values, and builds :class:`OperationExecution`, :class:`OperationRecord`
+what goes out. Behind the door the :class:`Ledger` keeps every operation as
+a row, a plain tuple of strings, numbers and datetimes, and builds
+:class:`Operation`, :class:`OperationExecution`, :class:`OperationRecord`
 and :class:`DispatchEvent` only when someone reads them.
 
-Why: a dispatcher keeps every operation it ever ran, and Python's cyclic
-garbage collector walks every container that stays alive. As pydantic
-models an operation left ~24 tracked containers behind (execution, record,
-four events, each with its ``__dict__``, fields set and metadata), and the
-collector's full passes over them cost more than dispatching itself. A
-tuple holding only strings, numbers, datetimes and such tuples is
-untracked by the collector after its first pass, so an event row, and an
-entry's tuple of them, cost the collector nothing afterwards; and an Entry
-holds its operation's fields rather than the model. An operation, queued
-or finished, leaves one tracked object: its Entry.
+Why rows: a dispatcher keeps every operation it ever queued or ran, and
+Python's cyclic garbage collector walks every container object that stays
+alive, on every full pass. A plain tuple holding only such plain values
+(or more such tuples) is dropped from the collector's lists after its first
+look, so a queued or finished operation costs the collector nothing. As
+objects (pydantic models, or even one slotted object per operation) they
+were walked again and again, and at 100,000 queued operations those walks
+cost more than dispatching itself. ``bench/core_throughput.py`` shows the
+difference in its "cyclic GC paused" column.
+
+So a row never holds a model, an enum member or a dict: the state is kept
+as its string value, and the payload and the event log live in their own
+tables beside the rows. Rows are immutable; :meth:`Ledger.update` writes a
+new one and returns it as a fresh :class:`Entry`.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from ._models import DispatchEvent, EventType, Operation, OperationExecution, OperationRecord, OperationState, utcnow
+from ._models import Dependency, DispatchEvent, EventType, Operation, OperationExecution, OperationRecord, OperationState, utcnow
 
-EventRow = tuple[str, str, "str | None", "str | None", datetime, tuple[tuple[str, Any], ...]]
-"""(id, event type, operation id, execution id, created_at, metadata items)."""
+EventRow = tuple[Any, ...]
+"""(id, event type, operation id, execution id, created_at, key, value, key, value, ...): flat.
+
+Flat because the collector drops a tuple from its lists only once every
+tuple inside it has been dropped, and it looks at nested tuples in an order
+that needs one more pass per level; passes over older objects are rare, so
+a nested row (metadata as pairs) stayed tracked for good.
+"""
+
+_METADATA = 5  # where the key/value pairs of an EventRow begin
+
+_STATES = {state.value: state for state in OperationState}
 
 
 def event_row(
     event_id: str, event_type: EventType, operation_id: str | None, execution_id: str | None, metadata: dict[str, Any]
 ) -> EventRow:
     """An event as kept: None values of ``metadata`` are left out."""
-    items = tuple(metadata.items())
-    if None in metadata.values():
-        items = tuple(item for item in items if item[1] is not None)
-    return (event_id, event_type._value_, operation_id, execution_id, utcnow(), items)
+    row: list[Any] = [event_id, event_type._value_, operation_id, execution_id, utcnow()]
+    for key, value in metadata.items():
+        if value is not None:
+            row += (key, value)
+    return tuple(row)
 
 
 def row_of(event: DispatchEvent) -> EventRow:
     """A stored event back into the books (recovery)."""
-    return (event.id, event.event_type.value, event.operation_id, event.execution_id, event.created_at, tuple(event.metadata.items()))
+    row: list[Any] = [event.id, event.event_type.value, event.operation_id, event.execution_id, event.created_at]
+    for pair in event.metadata.items():
+        row += pair
+    return tuple(row)
 
 
 def event_model(row: EventRow, resource_id: str) -> DispatchEvent:
-    event_id, event_type, operation_id, execution_id, created_at, metadata = row
     return DispatchEvent(
-        id=event_id,
-        event_type=EventType(event_type),
+        id=row[0],
+        event_type=EventType(row[1]),
         resource_id=resource_id,
-        operation_id=operation_id,
-        execution_id=execution_id,
-        created_at=created_at,
-        metadata=dict(metadata),
+        operation_id=row[2],
+        execution_id=row[3],
+        created_at=row[4],
+        metadata=dict(zip(row[_METADATA::2], row[_METADATA + 1 :: 2], strict=True)),
     )
 
 
-class Entry:
-    """One operation and the facts of its execution; the books' form of an OperationRecord.
+class Entry(NamedTuple):
+    """One operation and the facts of its execution, as read from the books.
 
-    It holds the operation's validated fields itself rather than the
-    Operation model: a retained pydantic model cost the collector ~7x an
-    Entry on every full pass. It reads like an Operation where the queue
-    needs one (id, priority, dates, dependencies), and :attr:`operation`
-    builds the model for the runner and for readers.
+    A snapshot: after an await, read the entry again from the ledger. It
+    reads like an Operation where the queue needs one (id, priority, dates,
+    dependencies) and like an OperationExecution for the model built from it.
     """
 
-    __slots__ = (
-        "attempts",
-        "created_at",
-        "dependencies",
-        "due_date",
-        "events",
-        "execution_id",
-        "finished_at",
-        "id",
-        "not_before",
-        "outcome",
-        "payload",
-        "planned_duration",
-        "priority",
-        "progress",
-        "queued_at",
-        "release_date",
-        "resource_id",
-        "retry_count",
-        "sequence",
-        "started_at",
-        "state",
-        "termination_reason",
-    )
+    id: str
+    resource_id: str
+    priority: int
+    release_date: datetime | None
+    planned_duration: float | None
+    due_date: datetime | None
+    dependencies: tuple[Dependency, ...]  # empty for most operations; only theirs keep a tracked row
+    created_at: datetime
+    execution_id: str
+    sequence: int
+    state_value: str  # the OperationState's value: an enum member would keep the row tracked
+    outcome: str | None
+    termination_reason: str | None
+    retry_count: int
+    attempts: int
+    progress: float
+    not_before: datetime | None
+    queued_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
 
-    def __init__(self, operation: Operation, execution_id: str, sequence: int) -> None:
-        self.id = operation.id
-        self.resource_id = operation.resource_id
-        self.payload = operation.payload
-        self.priority = operation.priority
-        self.release_date = operation.release_date
-        self.planned_duration = operation.planned_duration
-        self.due_date = operation.due_date
-        self.dependencies = operation.dependencies
-        self.created_at = operation.created_at
-        self.execution_id = execution_id
-        self.sequence = sequence
-        self.state = OperationState.QUEUED
-        self.outcome: str | None = None
-        self.termination_reason: str | None = None
-        self.retry_count = 0
-        self.attempts = 0
-        self.progress = 0.0
-        self.not_before: datetime | None = None
-        self.queued_at = utcnow()
-        self.started_at: datetime | None = None
-        self.finished_at: datetime | None = None
-        self.events: tuple[EventRow, ...] = ()  # grown by copy: a tuple of plain tuples is not tracked
+    @property
+    def state(self) -> OperationState:
+        return _STATES[self.state_value]
 
     @property
     def operation_id(self) -> str:  # the name OperationExecution reads
         return self.id
 
-    @property
-    def operation(self) -> Operation:
-        """The operation as a model (built, not validated again: its fields were validated at the door)."""
-        return self._operation(self.payload)
-
-    def _operation(self, payload: dict[str, Any]) -> Operation:
-        return Operation.model_construct(
-            id=self.id,
-            resource_id=self.resource_id,
-            payload=payload,
-            priority=self.priority,
-            release_date=self.release_date,
-            planned_duration=self.planned_duration,
-            due_date=self.due_date,
-            dependencies=self.dependencies,
-            created_at=self.created_at,
-        )
-
-    @classmethod
-    def restore(cls, record: OperationRecord) -> Entry:
-        """An entry from a stored record (recovery)."""
-        ex = record.execution
-        entry = cls(record.operation, ex.execution_id, ex.sequence)
-        for name in _EXECUTION_FACTS:
-            setattr(entry, name, getattr(ex, name))
-        return entry
-
     def execution(self) -> OperationExecution:
         return OperationExecution.model_validate(self, from_attributes=True)
 
-    def record(self, copy_operation: bool = False) -> OperationRecord:
-        """The entry as a model; ``copy_operation`` gives the reader a payload it may change freely."""
-        operation = self._operation(copy.deepcopy(self.payload)) if copy_operation else self.operation
-        return OperationRecord(operation=operation, execution=self.execution())
+
+_FIELD_INDEX = {name: i for i, name in enumerate(Entry._fields)}
+_STATE, _EXECUTION_ID = _FIELD_INDEX["state_value"], _FIELD_INDEX["execution_id"]
+_view = tuple.__new__  # a stored row read as an Entry, without copying field by field
+
+
+class Ledger:
+    """Every operation the dispatcher knows: rows, payloads and event logs by operation id,
+    and how many operations are in each state (so a snapshot is O(1))."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, tuple[Any, ...]] = {}
+        self._payloads: dict[str, dict[str, Any]] = {}
+        self._events: dict[str, tuple[EventRow, ...]] = {}
+        self._counts = dict.fromkeys(_STATES, 0)
+
+    def add(self, operation: Operation, execution_id: str, sequence: int) -> Entry:
+        op = operation
+        row = (
+            op.id, op.resource_id, op.priority, op.release_date, op.planned_duration, op.due_date, op.dependencies, op.created_at,
+            execution_id, sequence, "QUEUED", None, None, 0, 0, 0.0, None, utcnow(), None, None,
+        )  # fmt: skip
+        self._rows[op.id] = row
+        self._payloads[op.id] = op.payload
+        self._events[op.id] = ()
+        self._counts["QUEUED"] += 1
+        return _view(Entry, row)
+
+    def restore(self, record: OperationRecord) -> Entry:
+        """A stored record back into the books (recovery)."""
+        ex = record.execution
+        entry = self.add(record.operation, ex.execution_id, ex.sequence)
+        return self.update(entry.id, **{name: getattr(ex, name) for name in _EXECUTION_FACTS})
+
+    def update(self, operation_id: str, **changes: Any) -> Entry:
+        """Write ``changes`` to the operation's row (``state`` as an OperationState) and return the new entry."""
+        row = list(self._rows[operation_id])
+        if "state" in changes:
+            state = changes.pop("state")._value_
+            self._counts[row[_STATE]] -= 1
+            self._counts[state] += 1
+            row[_STATE] = state
+        for name, value in changes.items():
+            row[_FIELD_INDEX[name]] = value
+        self._rows[operation_id] = stored = tuple(row)
+        return _view(Entry, stored)
+
+    def count(self, state: OperationState) -> int:
+        return self._counts[state.value]
+
+    def __getitem__(self, operation_id: str) -> Entry:
+        return _view(Entry, self._rows[operation_id])
+
+    def get(self, operation_id: str) -> Entry | None:
+        row = self._rows.get(operation_id)
+        return None if row is None else _view(Entry, row)
+
+    def __contains__(self, operation_id: object) -> bool:
+        return operation_id in self._rows
+
+    def __iter__(self) -> Iterator[Entry]:
+        for row in self._rows.values():
+            yield _view(Entry, row)
+
+    # -- events ---------------------------------------------------------------
+
+    def log(self, event_id: str, event_type: EventType, operation_id: str, metadata: dict[str, Any]) -> EventRow:
+        """Append an event to the operation's log and return it.
+
+        The log is a tuple grown by copy: logs are short, and a tuple of
+        flat rows is dropped by the collector.
+        """
+        row = event_row(event_id, event_type, operation_id, self._rows[operation_id][_EXECUTION_ID], metadata)
+        self._events[operation_id] += (row,)
+        return row
+
+    def events(self, operation_id: str) -> tuple[EventRow, ...]:
+        return self._events[operation_id]
+
+    def restore_events(self, operation_id: str, events: list[EventRow]) -> None:
+        self._events[operation_id] = tuple(events)
+
+    # -- models, built on read ---------------------------------------------------
+
+    def operation(self, entry: Entry, copy_payload: bool = False) -> Operation:
+        """The operation as a model (built, not validated again: its fields were validated at the door).
+
+        ``copy_payload`` gives a reader a payload it may change freely; the
+        runner gets the kept one.
+        """
+        payload = self._payloads[entry.id]
+        return Operation.model_construct(
+            id=entry.id,
+            resource_id=entry.resource_id,
+            payload=copy.deepcopy(payload) if copy_payload else payload,
+            priority=entry.priority,
+            release_date=entry.release_date,
+            planned_duration=entry.planned_duration,
+            due_date=entry.due_date,
+            dependencies=entry.dependencies,
+            created_at=entry.created_at,
+        )
+
+    def record(self, entry: Entry) -> OperationRecord:
+        """The entry as a model for a reader (with its own copy of the payload)."""
+        return OperationRecord(operation=self.operation(entry, copy_payload=True), execution=entry.execution())
 
 
 _EXECUTION_FACTS = (

@@ -14,6 +14,12 @@ Three places hold a queued operation, and each operation is in exactly one:
 Removal (cancel) is lazy: the id leaves ``_entries`` at once and the stale
 heap entry is dropped when it reaches the top, so no operation re-sorts the
 whole queue.
+
+Per operation the queue keeps only plain tuples (its gate, its place in
+line), which the garbage collector stops looking at after one pass; the
+operations themselves it keeps in a dict, or finds through ``lookup`` when
+its owner keeps them (the dispatcher's ledger), so a queued operation is
+held once.
 """
 
 from __future__ import annotations
@@ -21,7 +27,6 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
@@ -78,23 +83,30 @@ def _key_builder(rules: tuple[SortRule, ...]) -> Callable[[Queueable], tuple[Any
     return key
 
 
-@dataclass(slots=True)
-class _Entry(Generic[Q]):
-    operation: Q
-    gate: datetime | None  # release date or back-off end, whichever is later
-    sequence: int  # insertion order, the last tie-breaker
-    token: int  # unique per push: tells a live heap entry from a stale one
-    waiting_for: set[str] | None  # None when nothing is awaited (most operations): one object less per entry
-
-
 class DispatchQueue(Generic[Q]):
-    """Priority queue of operations for one resource, with gates and dependencies."""
+    """Priority queue of operations for one resource, with gates and dependencies.
 
-    def __init__(self, resource_id: str, sort_rules: tuple[SortRule, ...] | list[SortRule] | None = None) -> None:
+    ``lookup`` finds a queued operation by id when the caller keeps the
+    operations itself; without it the queue keeps them.
+    """
+
+    def __init__(
+        self,
+        resource_id: str,
+        sort_rules: tuple[SortRule, ...] | list[SortRule] | None = None,
+        *,
+        lookup: Callable[[str], Q] | None = None,
+    ) -> None:
         self.resource_id = resource_id
         self.sort_rules = tuple(SortRule(*r) for r in (sort_rules or DEFAULT_SORT_RULES))
         self._key = _key_builder(self.sort_rules)
-        self._entries: dict[str, _Entry[Q]] = {}
+        self._own: dict[str, Q] | None = None
+        if lookup is None:
+            own: dict[str, Q] = {}
+            self._own, lookup = own, own.__getitem__
+        self._lookup = lookup
+        self._entries: dict[str, tuple[datetime | None, int, int]] = {}  # id -> (gate, sequence, token)
+        self._blocked: dict[str, set[str]] = {}  # id -> unmet dependencies
         self._pending: list[tuple[float, int, int, str]] = []
         self._ready: list[tuple[Any, ...]] = []  # (*sort key, sequence, token, id): flat, to compare fast
         self._in_ready: set[str] = set()
@@ -134,62 +146,74 @@ class DispatchQueue(Generic[Q]):
 
     def push(self, operation: Q, not_before: datetime | None = None, sequence: int | None = None) -> None:
         """Queue an operation already checked by the caller (the dispatcher checks whole batches first)."""
+        op_id = operation.id
         gate = operation.release_date
         if not_before is not None and (gate is None or not_before > gate):
             gate = not_before
         seq = next(self._counter) if sequence is None else sequence
-        waiting = {
-            dep.operation_id
-            for dep in operation.dependencies
-            if not self._dependency_met(dep.operation_id, dep.type)
-        } or None
-        entry = _Entry(operation, gate, seq, next(self._tokens), waiting)
-        self._entries[operation.id] = entry
+        place = (gate, seq, next(self._tokens))
+        self._entries[op_id] = place
+        if self._own is not None:
+            self._own[op_id] = operation
+        waiting = {dep.operation_id for dep in operation.dependencies if not self._dependency_met(dep.operation_id, dep.type)}
         if waiting:
+            self._blocked[op_id] = waiting
             for dep in operation.dependencies:
                 if dep.operation_id in waiting:
-                    self._waiters.setdefault(dep.operation_id, []).append((operation.id, dep.type))
+                    self._waiters.setdefault(dep.operation_id, []).append((op_id, dep.type))
         else:
-            self._schedule(entry)
+            self._schedule(op_id, place, operation)
 
     def remove(self, operation_id: str) -> Q:
         """Take an operation out wherever it waits (lazy for the heaps)."""
-        entry = self._entries.pop(operation_id, None)
-        if entry is None:
+        if operation_id not in self._entries:
             raise InvalidStateError(f"operation {operation_id!r} is not queued", operation_id=operation_id)
+        operation = self._lookup(operation_id)
+        self._forget(operation_id)
+        return operation
+
+    def _forget(self, operation_id: str) -> None:
+        del self._entries[operation_id]
         self._in_ready.discard(operation_id)
-        return entry.operation
+        self._blocked.pop(operation_id, None)
+        if self._own is not None:
+            del self._own[operation_id]
 
     # -- what goes next ---------------------------------------------------------
 
     def peek(self, now: datetime | None = None) -> Q | None:
         """The operation that would go next at ``now``, without removing it."""
-        self._release(now or utcnow())
+        op_id = self._next_id(now or utcnow())
+        return None if op_id is None else self._lookup(op_id)
+
+    def pop(self, now: datetime | None = None) -> Q | None:
+        op_id = self._next_id(now or utcnow())
+        if op_id is None:
+            return None
+        operation = self._lookup(op_id)
+        heapq.heappop(self._ready)
+        self._forget(op_id)
+        return operation
+
+    def _next_id(self, now: datetime) -> str | None:
+        self._release(now)
         ready = self._ready
         while ready:
             token, op_id = ready[0][-2:]
-            entry = self._entries.get(op_id)
-            if entry is not None and entry.token == token:
-                return entry.operation
+            place = self._entries.get(op_id)
+            if place is not None and place[2] == token:
+                return op_id
             heapq.heappop(ready)
         return None
-
-    def pop(self, now: datetime | None = None) -> Q | None:
-        op = self.peek(now)
-        if op is not None:
-            heapq.heappop(self._ready)
-            self._in_ready.discard(op.id)
-            del self._entries[op.id]
-        return op
 
     def next_release(self) -> datetime | None:
         """When the earliest gated operation opens, or None if none is gated."""
         pending = self._pending
         while pending:
             _, _, token, op_id = pending[0]
-            entry = self._entries.get(op_id)
-            if entry is not None and entry.token == token and op_id not in self._in_ready:
-                return entry.gate
+            place = self._entries.get(op_id)
+            if place is not None and place[2] == token and op_id not in self._in_ready:
+                return place[0]
             heapq.heappop(pending)
         return None
 
@@ -208,8 +232,7 @@ class DispatchQueue(Generic[Q]):
 
     def waiting_for(self, operation_id: str) -> set[str]:
         """Ids of the unmet dependencies of a queued operation."""
-        entry = self._entries.get(operation_id)
-        return set(entry.waiting_for) if entry and entry.waiting_for else set()
+        return set(self._blocked.get(operation_id, ()))
 
     # -- inspection -------------------------------------------------------------------
 
@@ -230,13 +253,14 @@ class DispatchQueue(Generic[Q]):
         """
         self._release(now or utcnow())
         ready, gated, blocked = [], [], []
-        for op_id, entry in self._entries.items():
-            if entry.waiting_for:
-                blocked.append((entry.sequence, entry.operation))
+        for op_id, (gate, sequence, _) in self._entries.items():
+            operation = self._lookup(op_id)
+            if op_id in self._blocked:
+                blocked.append((sequence, operation))
             elif op_id in self._in_ready:
-                ready.append((self._key(entry.operation), entry.sequence, entry.operation))
+                ready.append((self._key(operation), sequence, operation))
             else:
-                gated.append((entry.gate.timestamp() if entry.gate else 0.0, entry.sequence, entry.operation))
+                gated.append((gate.timestamp() if gate else 0.0, sequence, operation))
         return [t[-1] for t in sorted(ready, key=lambda t: t[:2])] + [
             t[-1] for t in sorted(gated, key=lambda t: t[:2])
         ] + [t[-1] for t in sorted(blocked, key=lambda t: t[0])]
@@ -248,15 +272,16 @@ class DispatchQueue(Generic[Q]):
             return operation_id in self._started
         return operation_id in self._completed
 
-    def _schedule(self, entry: _Entry[Q]) -> None:
-        if entry.gate is None:
-            self._make_ready(entry)
+    def _schedule(self, op_id: str, place: tuple[datetime | None, int, int], operation: Q) -> None:
+        gate, sequence, token = place
+        if gate is None:
+            self._make_ready(op_id, sequence, token, operation)
         else:
-            heapq.heappush(self._pending, (entry.gate.timestamp(), entry.sequence, entry.token, entry.operation.id))
+            heapq.heappush(self._pending, (gate.timestamp(), sequence, token, op_id))
 
-    def _make_ready(self, entry: _Entry[Q]) -> None:
-        heapq.heappush(self._ready, (*self._key(entry.operation), entry.sequence, entry.token, entry.operation.id))
-        self._in_ready.add(entry.operation.id)
+    def _make_ready(self, op_id: str, sequence: int, token: int, operation: Q) -> None:
+        heapq.heappush(self._ready, (*self._key(operation), sequence, token, op_id))
+        self._in_ready.add(op_id)
 
     def _release(self, now: datetime) -> None:
         pending = self._pending
@@ -264,10 +289,10 @@ class DispatchQueue(Generic[Q]):
             return
         limit = now.timestamp()
         while pending and pending[0][0] <= limit:
-            _, _, token, op_id = heapq.heappop(pending)
-            entry = self._entries.get(op_id)
-            if entry is not None and entry.token == token and op_id not in self._in_ready:
-                self._make_ready(entry)
+            _, sequence, token, op_id = heapq.heappop(pending)
+            place = self._entries.get(op_id)
+            if place is not None and place[2] == token and op_id not in self._in_ready:
+                self._make_ready(op_id, sequence, token, self._lookup(op_id))
 
     def _satisfy(self, operation_id: str, completed: bool) -> None:
         waiters = self._waiters.get(operation_id)
@@ -275,16 +300,16 @@ class DispatchQueue(Generic[Q]):
             return
         still: list[tuple[str, DependencyType]] = []
         for op_id, kind in waiters:
-            entry = self._entries.get(op_id)
-            if entry is None or entry.waiting_for is None:  # gone, or already scheduled
+            waiting = self._blocked.get(op_id)
+            if waiting is None:  # gone, or already scheduled
                 continue
             if kind is DependencyType.FINISH_TO_START and not completed:
                 still.append((op_id, kind))
                 continue
-            entry.waiting_for.discard(operation_id)
-            if not entry.waiting_for:
-                entry.waiting_for = None
-                self._schedule(entry)
+            waiting.discard(operation_id)
+            if not waiting:
+                del self._blocked[op_id]
+                self._schedule(op_id, self._entries[op_id], self._lookup(op_id))
         if still:
             self._waiters[operation_id] = still
         else:
