@@ -32,8 +32,13 @@ RESOURCE = "bench-robot"
 _ids = itertools.count()
 
 
+def make_op() -> Operation:
+    i = next(_ids)
+    return Operation(id=f"op-{i}", resource_id=RESOURCE, priority=i % 10, payload={"i": i})
+
+
 def make_ops(n: int) -> list[Operation]:
-    return [Operation(id=f"op-{i}", resource_id=RESOURCE, priority=i % 10, payload={"i": i}) for i in (next(_ids) for _ in range(n))]
+    return [make_op() for _ in range(n)]
 
 
 class SteadyRunner(OperationRunner):
@@ -55,7 +60,7 @@ class SteadyRunner(OperationRunner):
         if self.done >= self.cycles:
             self.finished.set()
         else:
-            self.dispatcher.add(make_ops(1)[0])
+            self.dispatcher.add(make_op())
 
 
 def bench_add(n: int) -> tuple[float, float]:

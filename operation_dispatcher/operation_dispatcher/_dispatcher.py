@@ -165,12 +165,13 @@ class OperationDispatcher:
         batch = [operations] if isinstance(operations, Operation) else parse_operations([operations] if single else operations)
         with self._lock:
             results, new = self._check_batch(batch)
+            now = utcnow()
             for op in new:
                 sequence = next(self._sequence)
-                entry = self._ledger.add(op, f"{self._event_prefix}-x{sequence}", sequence)
+                entry = self._ledger.add(op, f"{self._event_prefix}-x{sequence}", sequence, queued_at=now)
                 self._queue.push(entry, sequence=sequence)
             events = [
-                self._event(EventType.OPERATION_ADDED, op.id, {"priority": op.priority, "queue_length": len(self._queue)})
+                self._event(EventType.OPERATION_ADDED, op.id, {"priority": op.priority, "queue_length": len(self._queue)}, now)
                 for op in new
             ]
             self._persist(operations=new, changed=[op.id for op in new], events=events)
@@ -217,9 +218,10 @@ class OperationDispatcher:
         _check_text(outcome, "outcome")
         with self._lock:
             op_id = self._active_entry(operation_id, "complete").id
-            self._ledger.update(op_id, state=OperationState.COMPLETED, outcome=outcome, progress=1.0, finished_at=utcnow())
+            now = utcnow()
+            self._ledger.update(op_id, state=OperationState.COMPLETED, outcome=outcome, progress=1.0, finished_at=now)
             self._queue.mark_completed(op_id)
-            events = [self._finish(op_id, EventType.OPERATION_COMPLETED, {"outcome": outcome})]
+            events = [self._finish(op_id, EventType.OPERATION_COMPLETED, {"outcome": outcome}, now)]
             self._persist(changed=[op_id], events=events)
         self._publish(events)
         self._kick()
@@ -256,12 +258,12 @@ class OperationDispatcher:
             meta["max_attempts"] = self.failure_retry.max_attempts
         return self._event(EventType.OPERATION_FAILED, entry.id, meta)
 
-    def _finish(self, op_id: str, event_type: EventType, metadata: dict[str, Any]) -> EventRow:
+    def _finish(self, op_id: str, event_type: EventType, metadata: dict[str, Any], at: datetime | None = None) -> EventRow:
         """Common tail of every move into a terminal state (lock held)."""
         if self._active == op_id:
             self._active = None
         self._history.append(op_id)
-        return self._event(event_type, op_id, metadata)
+        return self._event(event_type, op_id, metadata, at)
 
     def _active_entry(self, operation_id: str | None, verb: str) -> Entry:
         if operation_id is None:
@@ -541,8 +543,11 @@ class OperationDispatcher:
                 self._queue.mark_started(op_id)
                 self._active = op_id
                 self._consecutive_denials = 0
-                entry = self._ledger.update(op_id, state=OperationState.RUNNING, started_at=utcnow(), progress=0.0, attempts=entry.attempts + 1, not_before=None)
-                events = [self._event(EventType.OPERATION_STARTED, op_id, {"attempt": entry.attempts, "data": decision.data or None})]
+                now = utcnow()
+                entry = self._ledger.update(
+                    op_id, state=OperationState.RUNNING, started_at=now, progress=0.0, attempts=entry.attempts + 1, not_before=None
+                )
+                events = [self._event(EventType.OPERATION_STARTED, op_id, {"attempt": entry.attempts, "data": decision.data or None}, now)]
                 self._persist(changed=[op_id], events=events)
         self._publish(events)
         if decision.approved:
@@ -606,14 +611,20 @@ class OperationDispatcher:
 
     # ------------------------------------------------------------------ events
 
-    def _event(self, event_type: EventType, operation_id: str | None, metadata: dict[str, Any]) -> EventRow:
-        """Create and record an event (lock held); publish it after releasing the lock."""
+    def _event(
+        self, event_type: EventType, operation_id: str | None, metadata: dict[str, Any], at: datetime | None = None
+    ) -> EventRow:
+        """Create and record an event (lock held); publish it after releasing the lock.
+
+        ``at`` is the time of the change it reports, when the change records one
+        (queued_at, started_at, finished_at), so that both read the same.
+        """
         event_id = f"{self._event_prefix}-{next(self._event_counter):09d}"
         if operation_id is None:
-            row = event_row(event_id, event_type, None, None, metadata)
+            row = event_row(event_id, event_type, None, None, metadata, at)
             self._dispatcher_events.append(row)
         else:
-            row = self._ledger.log(event_id, event_type, operation_id, metadata)
+            row = self._ledger.log(event_id, event_type, operation_id, metadata, at)
         return row
 
     def _model(self, row: EventRow) -> DispatchEvent:

@@ -15,14 +15,17 @@ from enum import Enum
 from typing import Any
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import _limits as limits
 from ._errors import ValidationError
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return _now(_UTC)
+
+
+_now, _UTC = datetime.now, timezone.utc  # looked up once: utcnow runs several times per life cycle
 
 
 def _as_utc(value: datetime | None, field: str) -> datetime | None:
@@ -140,7 +143,7 @@ class Operation(BaseModel):
     due_date: datetime | None = Field(default=None, description=f"Should be done by this time; {_DATE_RANGE}.")
     dependencies: tuple[Dependency, ...] = Field(
         default=(), max_length=limits.MAX_DEPENDENCIES, description="Operations this one waits for (a list in JSON)."
-    )
+    )  # declared after id: its validator reads the validated id
     created_at: datetime = Field(default_factory=utcnow, description=f"When it was created; {_DATE_RANGE}.")
 
     @field_validator("id")
@@ -171,11 +174,13 @@ class Operation(BaseModel):
             raise ValueError(f"payload is {size} bytes encoded; the limit is {limits.MAX_PAYLOAD_BYTES}")
         return value
 
-    @model_validator(mode="after")
-    def _no_self_dependency(self) -> Operation:
-        if any(d.operation_id == self.id for d in self.dependencies):
+    @field_validator("dependencies")
+    @classmethod
+    def _no_self_dependency(cls, value: tuple[Dependency, ...], info: pydantic.ValidationInfo) -> tuple[Dependency, ...]:
+        # A field validator, not a model one: it runs only for operations that have dependencies.
+        if any(d.operation_id == info.data.get("id") for d in value):
             raise ValueError("an operation cannot depend on itself")
-        return self
+        return value
 
 
 class OperationExecution(BaseModel):

@@ -154,7 +154,7 @@ CASES: list[Case] = [
          "VALIDATION", ("operations[0].dependencies", "ghost"), 400),
     Case("add-self-dependency", "an operation that depends on itself", "add",
          _add(_op("dep-2", dependencies=[{"operation_id": "dep-2"}])),
-         "VALIDATION", ("operations[0]", "itself"), 422),
+         "VALIDATION", ("operations[0].dependencies", "itself"), 422),
     Case("add-dependency-bad-type", "dependency type 7 (0 or 1, finish_to_start or start_to_start)", "add",
          _add(_op("dep-3", dependencies=[{"operation_id": "queued-1", "type": 7}])),
          "VALIDATION", ("operations[0].dependencies[0].type",), 422),

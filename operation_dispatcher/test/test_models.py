@@ -39,7 +39,7 @@ def test_naive_times_are_utc_and_aware_times_are_converted():
         ({"resource_id": ""}, "operations[0].resource_id"),
         ({}, "operations[0].resource_id"),
         ({"resource_id": "r", "colour": "red"}, "operations[0].colour"),
-        ({"resource_id": "r", "id": "a", "dependencies": [{"operation_id": "a"}]}, "operations[0]"),
+        ({"resource_id": "r", "id": "a", "dependencies": [{"operation_id": "a"}]}, "operations[0].dependencies"),
         ({"resource_id": "r", "dependencies": [{"operation_id": "b", "type": "sometimes"}]}, "operations[0].dependencies[0].type"),
     ],
 )
