@@ -378,7 +378,6 @@ class OperationDispatcher:
             self._pending_requests[op_id] = requested
             request = self._event(requested, op_id, {"reason": reason, "state": entry.state.value})
             self._persist(events=[request])
-        self._publish([request])
         try:
             decision = await self._ask(request)
         finally:
@@ -389,9 +388,13 @@ class OperationDispatcher:
         return decision
 
     async def _ask(self, request: EventRow) -> Decision:
+        """Publish a ``*_REQUESTED`` event and put it to the business logic: one model serves both."""
+        event = self._model(request)
+        if self._notifier.has_subscribers:
+            self._notifier.publish(event)
         return await ask(
             self._on_request,
-            self._model(request),
+            event,
             timeout=self.request_timeout,
             default=self.default_decision,
             sync_in_thread=self.sync_callbacks_in_thread,
@@ -527,7 +530,6 @@ class OperationDispatcher:
             meta = {"retry_count": entry.retry_count, "attempt": entry.attempts + 1}
             request = self._event(EventType.OPERATION_START_REQUESTED, entry.id, meta)
             self._persist(events=[request])
-        self._publish([request])
         decision = await self._ask(request)
         op_id = entry.id
         with self._lock:
