@@ -29,9 +29,14 @@ A ``decide_*`` method gets the request's ``event``
 approve. A method that raises denies, with the exception as the reason, so
 a bug in a rule stops the robot rather than crashing the node.
 
-The four services share one mutually exclusive callback group: decisions
-never run concurrently, so a rule may keep state (counters, last readings
-from its own subscriptions) without locks.
+The node is spun by one thread (``executor_threads = 1``, honoured by
+``run_node``): decisions and the node's own subscriptions never run
+concurrently, so a rule may keep state (counters, last readings from its
+own subscriptions) without locks, and a decision must not block (never
+``Client.call()`` inside it). One thread because rclpy's
+MultiThreadedExecutor spins hot for every callback it hands to its pool:
+with a 100 Hz battery stream it took a whole core and answered handshakes
+seconds late (see ``node_main``).
 
 Each request is decided once: the dispatcher re-sends a handshake whose
 answer Fast DDS may have dropped, and a copy of a request already decided
@@ -88,9 +93,12 @@ def as_decision(answer: DecisionLike) -> Decision:
 class BusinessLogicNode(Node):
     """Serves the four handshake services; override ``decide_*`` to set the rules."""
 
+    executor_threads = 1
+    """``run_node`` spins this node on a SingleThreadedExecutor (see the module's docstring)."""
+
     def __init__(self, node_name: str = "business_logic", **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
-        decisions = MutuallyExclusiveCallbackGroup()
+        decisions = MutuallyExclusiveCallbackGroup()  # serialised also on a multi-threaded executor of your own
         self._answers: OrderedDict[str, tuple[bool, str, str]] = OrderedDict()
         for kind in HANDSHAKES:
             self.create_service(

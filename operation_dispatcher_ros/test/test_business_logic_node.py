@@ -156,3 +156,25 @@ def test_a_subclass_sets_its_own_rules(ros_context: Any, ros_client: Any, ros_na
     finally:
         ros_client.executor.remove_node(node)
         node.destroy_node()
+
+
+def test_business_logic_nodes_spin_on_one_thread(ros_context: Any) -> None:
+    """rclpy's MultiThreadedExecutor spins hot for every callback (see node_main): the
+    business logic, whose callbacks are all short, is spun single-threaded by run_node,
+    the reference node and a subclass alike; the dispatcher keeps its thread pool."""
+    from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+
+    from operation_dispatcher_ros.business_logic import BusinessLogicNode
+    from operation_dispatcher_ros.business_logic_node import ReferenceRulesNode
+    from operation_dispatcher_ros.node_main import make_executor
+
+    class Custom(BusinessLogicNode):
+        pass
+
+    assert BusinessLogicNode.executor_threads == ReferenceRulesNode.executor_threads == Custom.executor_threads == 1
+    single, pool = make_executor(1, context=ros_context), make_executor(8, context=ros_context)
+    try:
+        assert isinstance(single, SingleThreadedExecutor) and isinstance(pool, MultiThreadedExecutor)
+    finally:
+        single.shutdown()
+        pool.shutdown()
