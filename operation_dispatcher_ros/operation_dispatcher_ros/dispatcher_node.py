@@ -46,7 +46,6 @@ import rclpy
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from operation_dispatcher import (
     DenialPolicy,
@@ -65,10 +64,8 @@ from . import dispatcher_params
 from .action_runner import ActionOperationRunner, ExecutorSettings
 from .handshake_bridge import HandshakeBridge
 from .node_main import ConfigurationError, run_node
-from .qos import SERVICES_QOS
+from .qos import EVENTS_QOS, SERVICES_QOS, STATE_QOS
 
-EVENTS_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
-STATE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 STOP_TIMEOUT = 5.0
 STOP_GRACE = 1.0  # at shutdown, in-flight handshakes and starts get this long before they are cancelled
 

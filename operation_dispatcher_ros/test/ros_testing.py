@@ -31,15 +31,13 @@ from typing import Any, TypeVar
 from rclpy.action import ActionClient
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node, NodeNameNonExistentError
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile
 
-from operation_dispatcher_ros.qos import SERVICES_QOS
+from operation_dispatcher_ros.qos import EVENTS_QOS, SERVICES_QOS, STATE_QOS  # noqa: F401 (STATE_QOS: re-exported for the tests)
 
 PACKAGE = "operation_dispatcher_ros"
 DEFAULT_DOMAIN_RANGE = "10-39"
 T = TypeVar("T")
-EVENTS_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
-STATE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 WARM_UP_ATTEMPT = 0.5
 """Seconds the first warm-up request waits for its answer before the next copy is sent (doubling)."""
 
