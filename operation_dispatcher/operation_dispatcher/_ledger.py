@@ -43,6 +43,7 @@ a nested row (metadata as pairs) stayed tracked for good.
 _METADATA = 5  # where the key/value pairs of an EventRow begin
 
 _STATES = {state.value: state for state in OperationState}
+_EVENT_TYPES = {event_type.value: event_type for event_type in EventType}  # a dict lookup; EventType(value) is ~10x slower
 
 
 def event_row(
@@ -72,7 +73,7 @@ def row_of(event: DispatchEvent) -> EventRow:
 def event_model(row: EventRow, resource_id: str) -> DispatchEvent:
     return DispatchEvent(
         id=row[0],
-        event_type=EventType(row[1]),
+        event_type=_EVENT_TYPES[row[1]],
         resource_id=resource_id,
         operation_id=row[2],
         execution_id=row[3],

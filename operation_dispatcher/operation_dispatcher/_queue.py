@@ -199,7 +199,8 @@ class DispatchQueue(Generic[Q]):
         self._release(now)
         ready = self._ready
         while ready:
-            token, op_id = ready[0][-2:]
+            top = ready[0]
+            token, op_id = top[-2], top[-1]
             place = self._entries.get(op_id)
             if place is not None and place[2] == token:
                 return op_id
