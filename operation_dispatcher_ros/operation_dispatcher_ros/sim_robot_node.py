@@ -191,7 +191,7 @@ class SimRobotNode(Node):
             self._last_step = now
             pose = _pose(self._robot.position, self._robot.yaw)
             velocity, battery = self._robot.velocity, self._robot.battery
-        stamp = self.get_clock().now().to_msg()
+            stamp = self.get_clock().now().to_msg()  # taken with the sample: a stop or hold is never stamped before it
         odom = Odometry()
         odom.header.stamp, odom.header.frame_id = stamp, self._odom_frame
         odom.child_frame_id = self._base_frame

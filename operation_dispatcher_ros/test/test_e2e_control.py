@@ -20,6 +20,18 @@ def _stamp(event) -> float:
     return event.stamp.sec + event.stamp.nanosec / 1e9
 
 
+def _odometry_after(odom, event, count: int = 5) -> list:
+    """``count`` odometry messages sampled after ``event`` was emitted.
+
+    By stamp, not by arrival: odometry and events come from two processes on
+    two topics, so a sample taken before the event may still arrive after it.
+    """
+    emitted = _stamp(event)
+    return odom.wait_for_count(
+        lambda m: m.header.stamp.sec + m.header.stamp.nanosec / 1e9 > emitted, count, 5.0, f"odometry stamped after {event.event_type}"
+    )
+
+
 def _progress(ros_client, op_id: str) -> float:
     from operation_dispatcher_interfaces.srv import GetOperation
 
@@ -56,11 +68,9 @@ def test_cancel_queued_and_active(bringup, ros_client):
     assert response.success, response.message
     cancelled = events.wait_event("OPERATION_CANCELLED", "long")
     assert event_metadata(cancelled)["was_active"] is True
-    # CANCELLED follows the stop: from the moment it is published the robot stands still.
-    seen = len(odom.snapshot())
-    odom.wait_for_count(lambda m: True, seen + 5, 5.0, "more odometry")
-    after = odom.snapshot()[seen:]
-    assert {round(m.pose.pose.position.x, 6) for m in after} == {round(after[0].pose.pose.position.x, 6)}
+    # CANCELLED follows the stop: from the moment it is emitted the robot stands still.
+    after = _odometry_after(odom, cancelled)
+    assert len({round(m.pose.pose.position.x, 6) for m in after}) == 1
     assert all(m.twist.twist.linear.x == 0.0 for m in after)
     assert "OPERATION_STARTED" not in events.types_for("queued")
 
@@ -91,9 +101,7 @@ def test_pause_and_resume_keep_progress(bringup, ros_client):
     held = _progress(ros_client, "trip")
     assert 0.05 < event_metadata(paused)["progress"] <= held < 0.9
     # Held: the robot stands and the progress stays.
-    seen = len(odom.snapshot())
-    odom.wait_for_count(lambda m: True, seen + 5, 5.0, "more odometry")
-    after = odom.snapshot()[seen + 1 :]
+    after = _odometry_after(odom, paused)
     assert len({round(m.pose.pose.position.x, 6) for m in after}) == 1
     assert _progress(ros_client, "trip") == pytest.approx(held, abs=0.02)
 

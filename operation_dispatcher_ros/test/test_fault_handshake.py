@@ -21,7 +21,7 @@ from test_e2e_transport import transport
 pytestmark = pytest.mark.ros
 
 UNAVAILABLE = "business logic unavailable, default applied"
-HANDSHAKE_TIMEOUT = 0.5
+HANDSHAKE_TIMEOUT = 2.0  # short, yet the recovered stand-in (in this busy test process) answers well within it
 
 
 class HungBusinessLogic:
