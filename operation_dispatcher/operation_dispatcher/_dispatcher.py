@@ -53,6 +53,10 @@ INTERRUPTED_REQUEUE = "requeue"
 INTERRUPTED_FAIL = "fail"
 
 
+def _describe(value: object) -> str:
+    return f"{len(value)} characters" if isinstance(value, str) else f"a {type(value).__name__}"
+
+
 def _check_text(value: str | None, field: str) -> None:
     """Free-text arguments (reasons, outcomes) are bounded like every other input."""
     if value is not None and (not isinstance(value, str) or len(value) > limits.MAX_STRING_LENGTH):
@@ -664,8 +668,14 @@ class OperationDispatcher:
     # ----------------------------------------------------------------- queries
 
     def _require(self, operation_id: str) -> Entry:
-        entry = self._ledger.get(operation_id)
+        """The entry of ``operation_id``; an id no operation could have is a ValidationError, as at every door."""
+        entry = self._ledger.get(operation_id) if isinstance(operation_id, str) else None
         if entry is None:
+            if not isinstance(operation_id, str) or not 1 <= len(operation_id) <= limits.MAX_ID_LENGTH:
+                raise ValidationError(
+                    f"operation_id must be a string of 1 to {limits.MAX_ID_LENGTH} characters; got {_describe(operation_id)}",
+                    field="operation_id",
+                )
             raise NotFoundError(operation_id)
         return entry
 

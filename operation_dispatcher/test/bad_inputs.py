@@ -161,6 +161,10 @@ CASES: list[Case] = [
     # --- queries
     Case("get-unknown-id", "get 'ghost'", "get", {"operation_id": "ghost"}, "NOT_FOUND", ("ghost",), 404),
     Case("events-unknown-id", "events of 'ghost'", "events", {"operation_id": "ghost"}, "NOT_FOUND", ("ghost",), 404),
+    Case("get-id-too-long", "get an id of 200 characters (limit 128)", "get", {"operation_id": "x" * 200},
+         "VALIDATION", ("operation_id", "128"), 422),
+    Case("cancel-empty-id", "cancel ''", "cancel", {"operation_id": ""}, "VALIDATION", ("operation_id",), 422,
+         not_expressible={"rest": "an empty id leaves an empty path segment: another URL (/operations//cancel is 404)"}),
     Case("list-unknown-state", "list with state filter 'DONE'", "list", {"state": "DONE"}, "VALIDATION", ("state",), 422),
     Case("history-limit-zero", "history limit 0 (range 1..1000)", "history", {"limit": 0}, "VALIDATION", ("limit",), 422,
          not_expressible={"ros": "GetHistory.limit 0 means the default (50)"}),

@@ -55,7 +55,6 @@ from operation_dispatcher import (
     InvalidStateError,
     OperationDispatcher,
     SQLiteStore,
-    ValidationError,
 )
 from operation_dispatcher_interfaces import msg, srv
 
@@ -353,11 +352,11 @@ class DispatcherNode(Node):
         op_timeout = lambda: self.handshake.timeout + self.runner.settings.cancel_timeout + 5.0  # noqa: E731
         services: list[tuple[Any, str, Callable[[Any, Any], None]]] = [
             (srv.AddOperations, "add_operations", self._add),
-            (srv.OperationCommand, "cancel_operation", lambda q, r: self._run(self.dispatcher.cancel(_id(q), q.reason or None), op_timeout())),
-            (srv.OperationCommand, "pause_operation", lambda q, r: self._run(self.dispatcher.pause_operation(_id(q), q.reason or None), op_timeout())),
-            (srv.OperationCommand, "resume_operation", lambda q, r: self._run(self.dispatcher.resume_operation(_id(q), q.reason or None), op_timeout())),
-            (srv.OperationCommand, "complete_operation", lambda q, r: self.dispatcher.complete(_id(q), q.reason or None)),
-            (srv.OperationCommand, "fail_operation", lambda q, r: self.dispatcher.fail(_id(q), q.reason or None)),
+            (srv.OperationCommand, "cancel_operation", lambda q, r: self._run(self.dispatcher.cancel(q.operation_id, q.reason or None), op_timeout())),
+            (srv.OperationCommand, "pause_operation", lambda q, r: self._run(self.dispatcher.pause_operation(q.operation_id, q.reason or None), op_timeout())),
+            (srv.OperationCommand, "resume_operation", lambda q, r: self._run(self.dispatcher.resume_operation(q.operation_id, q.reason or None), op_timeout())),
+            (srv.OperationCommand, "complete_operation", lambda q, r: self.dispatcher.complete(q.operation_id, q.reason or None)),
+            (srv.OperationCommand, "fail_operation", lambda q, r: self.dispatcher.fail(q.operation_id, q.reason or None)),
             (srv.ListOperations, "list_operations", self._list),
             (srv.GetOperation, "get_operation", self._get),
             (srv.GetHistory, "get_history", self._history),
@@ -411,13 +410,7 @@ class DispatcherNode(Node):
         response.operations = conv.records_to_statuses(self.dispatcher.history(request.limit or 50))
 
     def _events(self, request: Any, response: Any) -> None:
-        response.events = [conv.event_to_msg(e) for e in self.dispatcher.events(_id(request))]
-
-
-def _id(request: Any) -> str:
-    if not request.operation_id:
-        raise ValidationError("operation_id: must not be empty", field="operation_id")
-    return request.operation_id
+        response.events = [conv.event_to_msg(e) for e in self.dispatcher.events(request.operation_id)]
 
 
 def _clear_lists(response: Any) -> None:
