@@ -6,8 +6,10 @@
   (``lib/operation_dispatcher_ros/<name>``) as its own process, logs to a
   file, and stops it with SIGINT, then SIGTERM, then SIGKILL.
 - :class:`RosClient` is the test's own rclpy node, spun by a
-  MultiThreadedExecutor in a background thread: service calls, action goals
+  SingleThreadedExecutor in a background thread: service calls, action goals
   and topic recordings that the test thread waits on with timeouts.
+- :class:`Hold` lets a callback wait for the test (a held goal, a hung
+  handshake) without blocking the thread of its executor.
 - :class:`Recorder` keeps every message of a topic and waits for one that
   matches a predicate.
 
@@ -29,9 +31,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rclpy.action import ActionClient
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node, NodeNameNonExistentError
 from rclpy.qos import QoSProfile
+from rclpy.task import Future
 
 from operation_dispatcher_ros.qos import EVENTS_QOS, SERVICES_QOS, STATE_QOS  # noqa: F401 (STATE_QOS: re-exported for the tests)
 
@@ -290,17 +293,87 @@ def event_metadata(event: Any) -> dict[str, Any]:
     return json.loads(event.metadata_json) if event.metadata_json else {}
 
 
+class Hold:
+    """Waits of callbacks for the test thread that leave their executor's thread free.
+
+    A callback that blocks its thread (``Event.wait``) stops a
+    SingleThreadedExecutor, and a MultiThreadedExecutor, the other way out,
+    spins hot (see ``operation_dispatcher_ros.node_main``). So such a
+    callback is a coroutine (``async def``; rclpy awaits service, action and
+    subscription callbacks) that awaits :meth:`wait`: the executor serves
+    other callbacks meanwhile and resumes the waiting ones once per pass, a
+    check of a flag each. :meth:`release` (from any thread) ends waits and
+    wakes the executor with a guard condition; each wait also ends after its
+    ``limit`` (a timer of the node).
+    """
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self._lock = threading.Lock()
+        self._waiting: dict[str, list[Future]] = {}
+        self._released: set[str] = set()
+        self._wake = node.create_guard_condition(lambda: None)  # its trigger starts a pass of the executor
+
+    async def wait(self, key: str, limit: float) -> bool:
+        """True once ``key`` is released (at once if it was before), False after ``limit`` seconds."""
+        future: Future = Future()
+        with self._lock:
+            if key in self._released:
+                return True
+            self._waiting.setdefault(key, []).append(future)
+        timer = self._node.create_timer(limit, lambda: self._settle(future, False))
+        try:
+            return bool(await future)
+        finally:
+            self._node.destroy_timer(timer)
+            with self._lock:
+                self._waiting[key].remove(future)
+
+    def release(self, key: str) -> None:
+        """End the waits on ``key``, now and to come."""
+        with self._lock:
+            self._released.add(key)
+            futures = list(self._waiting.get(key, ()))
+        self._end(futures)
+
+    def release_all(self) -> None:
+        """End every wait in progress (later ones wait as usual)."""
+        with self._lock:
+            futures = [f for waiting in self._waiting.values() for f in waiting]
+        self._end(futures)
+
+    def _end(self, futures: list[Future]) -> None:
+        for future in futures:
+            self._settle(future, True)
+        self._wake.trigger()
+
+    def _settle(self, future: Future, value: bool) -> None:
+        with self._lock:  # a release and the timer may meet: the first one decides
+            if not future.done():
+                future.set_result(value)
+
+
 class RosClient:
-    """The test's own node, spun in a background thread by a MultiThreadedExecutor.
+    """The test's own node, spun in a background thread by a SingleThreadedExecutor.
 
     The test thread never spins: it sends requests and waits on threading
     primitives with timeouts while the executor delivers the answers.
+
+    One thread, because rclpy's MultiThreadedExecutor spins hot for every
+    callback it hands to its pool, and without pause while its pool is busy
+    (see ``operation_dispatcher_ros.node_main``): with it (4 threads; Kilted,
+    2 cores, six of the ROS test files) this process used 11-61 s of CPU in
+    86-127 s, a whole core for seconds at a time, which the nodes under test
+    were short of; single-threaded 5 s. So no callback on this node (or on a
+    node added to :attr:`executor`) may block: one that must wait for the
+    test awaits a :class:`Hold` instead, and a component that must block a
+    thread on purpose gets a node and an executor of its own.
     """
 
     def __init__(self, context: Any, name: str = "test_client", namespace: str = "") -> None:
         self.namespace = namespace
         self.node = Node(name, namespace=namespace or None, context=context)
-        self.executor = MultiThreadedExecutor(num_threads=4, context=context)
+        self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
         self._thread = threading.Thread(target=self._spin, name="ros-test-executor", daemon=True)
         self._clients: dict[tuple[Any, str], Any] = {}
@@ -315,11 +388,8 @@ class RosClient:
             pass
 
     def close(self) -> None:
-        try:  # a callback that hangs (a test's held goal) must not hang the teardown: no unbounded join
-            self.executor.shutdown(timeout_sec=2.0, wait_for_threads=False)
-        except TypeError:  # rclpy before Kilted: no such argument, and no join of its threads either
-            self.executor.shutdown(timeout_sec=2.0)
-        self._thread.join(3.0)  # spin has returned: nothing runs on the node any more
+        self.executor.shutdown(timeout_sec=2.0)
+        self._thread.join(3.0)  # spin has returned (no callback blocks): nothing runs on the node any more
         self.node.destroy_node()
 
     # services

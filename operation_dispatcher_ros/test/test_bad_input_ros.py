@@ -63,11 +63,15 @@ def to_plain(value: Any) -> Any:
 
 
 class FakeWorld:
-    """Business logic and robot, served by the test's own node."""
+    """Business logic and robot, served by the test's own node.
+
+    That node is spun by one thread (RosClient), so a held goal must not
+    block it: the execute callback is a coroutine awaiting a Hold."""
 
     def __init__(self, node: Any) -> None:
         from rclpy.action import ActionServer, CancelResponse, GoalResponse
         from rclpy.callback_groups import ReentrantCallbackGroup
+        from ros_testing import Hold
 
         from operation_dispatcher_interfaces.action import ExecuteOperation
         from operation_dispatcher_interfaces.srv import Handshake
@@ -75,7 +79,8 @@ class FakeWorld:
         group = ReentrantCallbackGroup()
         self._result_type = ExecuteOperation.Result
         self._lock = threading.Condition()
-        self.releases: dict[str, threading.Event] = {}
+        self.goals: set[str] = set()
+        self._hold = Hold(node)
         self.services = [
             node.create_service(Handshake, f"handshake/{kind}", self._decide, callback_group=group)
             for kind in ("start", "cancel", "pause", "resume")
@@ -93,15 +98,12 @@ class FakeWorld:
             response.approved = True
         return response
 
-    def _release_event(self, op_id: str) -> threading.Event:
-        with self._lock:
-            event = self.releases.setdefault(op_id, threading.Event())
-            self._lock.notify_all()
-            return event
-
-    def _execute(self, goal_handle: Any) -> Any:
+    async def _execute(self, goal_handle: Any) -> Any:
         op_id = goal_handle.request.operation.id
-        released = self._release_event(op_id).wait(300)
+        with self._lock:
+            self.goals.add(op_id)
+            self._lock.notify_all()
+        released = await self._hold.wait(op_id, 300.0)
         if goal_handle.is_cancel_requested:
             goal_handle.canceled()
             return self._result_type(success=False, message="cancelled")
@@ -110,12 +112,13 @@ class FakeWorld:
 
     def wait_goal(self, op_id: str, timeout: float = 10.0) -> None:
         with self._lock:
-            assert self._lock.wait_for(lambda: op_id in self.releases, timeout), f"no goal for {op_id}"
+            assert self._lock.wait_for(lambda: op_id in self.goals, timeout), f"no goal for {op_id}"
+
+    def release(self, op_id: str) -> None:
+        self._hold.release(op_id)
 
     def release_all(self) -> None:
-        with self._lock:
-            for event in self.releases.values():
-                event.set()
+        self._hold.release_all()
 
 
 class RosSeed:
@@ -165,7 +168,7 @@ class RosSeed:
         assert self.world is not None
         self._add("done-1")
         self.world.wait_goal("done-1")
-        self.world.releases["done-1"].set()
+        self.world.release("done-1")
         self.events.wait_event("OPERATION_COMPLETED", "done-1")
         self._add("running-1")
         self.world.wait_goal("running-1")

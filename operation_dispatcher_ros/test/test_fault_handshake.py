@@ -2,7 +2,7 @@
 service is there but hangs.
 
 The business logic here is a real rclpy service in the test process whose
-callback sleeps far longer than the dispatcher's ``handshake_timeout``. The
+callback hangs far longer than the dispatcher's ``handshake_timeout``. The
 dispatcher must apply ``default_decision`` after the timeout, say so in the
 event, keep serving its own services meanwhile, and dispatch normally once
 the business logic answers in time again.
@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 import pytest
-from ros_testing import event_metadata
+from ros_testing import Hold, event_metadata
 from test_e2e_transport import transport
 
 pytestmark = pytest.mark.ros
@@ -25,39 +25,50 @@ HANDSHAKE_TIMEOUT = 2.0  # short, yet the recovered stand-in (in this busy test 
 
 
 class HungBusinessLogic:
-    """Serves handshake/start on its own node and executor; every call hangs until :meth:`recover`."""
+    """Serves handshake/start on its own node and executor; every call hangs until :meth:`recover`.
+
+    A call hangs by awaiting a Hold (its callback is a coroutine), so the one
+    thread of a SingleThreadedExecutor takes every request the dispatcher
+    sends, however many hang, and no MultiThreadedExecutor spins hot in this
+    process next to the nodes under test (see RosClient)."""
 
     def __init__(self, context: Any, namespace: str) -> None:
         from rclpy.callback_groups import ReentrantCallbackGroup
-        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.executors import SingleThreadedExecutor
         from rclpy.node import Node
 
         from operation_dispatcher_interfaces.srv import Handshake
 
         self._hanging = True
-        self._release = threading.Event()  # ends every hanging callback (recover, teardown)
         self.requests: list[str] = []
         self.node = Node("hung_business_logic", namespace=namespace, context=context)
+        self._hold = Hold(self.node)  # "recovered" ends every hanging call (recover, teardown)
         self.node.create_service(Handshake, "handshake/start", self._on_request, callback_group=ReentrantCallbackGroup())
-        self.executor = MultiThreadedExecutor(num_threads=8, context=context)
+        self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
 
-    def _on_request(self, request: Any, response: Any) -> Any:
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # the context is shut down under us at teardown
+            pass
+
+    async def _on_request(self, request: Any, response: Any) -> Any:
         self.requests.append(request.event.operation_id)
         if self._hanging:
-            self._release.wait(30.0)  # far beyond handshake_timeout: the answer comes too late, or never
+            await self._hold.wait("recovered", 30.0)  # far beyond handshake_timeout: the answer comes too late, or never
         response.approved, response.reason = True, "fine by me"
         return response
 
     def recover(self) -> None:
         """Answer at once from now on (the hung calls return too, long after the dispatcher gave up on them)."""
         self._hanging = False
-        self._release.set()
+        self._hold.release("recovered")
 
     def close(self) -> None:
-        self._release.set()
+        self._hold.release("recovered")
         self.executor.shutdown(timeout_sec=2.0)
         self._thread.join(3.0)
         self.node.destroy_node()
