@@ -20,12 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from . import _limits as limits
 from ._errors import ValidationError
 
+_now, _UTC = datetime.now, timezone.utc  # looked up once: utcnow runs several times per life cycle
+
 
 def utcnow() -> datetime:
     return _now(_UTC)
-
-
-_now, _UTC = datetime.now, timezone.utc  # looked up once: utcnow runs several times per life cycle
 
 
 def _as_utc(value: datetime | None, field: str) -> datetime | None:

@@ -132,11 +132,11 @@ def run(timeout: float, speed: float) -> int:
     domain = _isolate()
     import rclpy
     from nav_msgs.msg import Odometry
-    from rclpy.executors import MultiThreadedExecutor
-    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from rclpy.executors import SingleThreadedExecutor
 
     from operation_dispatcher_interfaces.msg import DispatcherState, DispatchEvent, Operation
     from operation_dispatcher_interfaces.srv import AddOperations
+    from operation_dispatcher_ros.qos import EVENTS_QOS, STATE_QOS
 
     log_dir = Path(tempfile.mkdtemp(prefix="od-demo-"))
     printer = EventPrinter()
@@ -144,17 +144,14 @@ def run(timeout: float, speed: float) -> int:
     procs = _start_nodes(speed, log_dir)
     rclpy.init()
     node = rclpy.create_node("demo_client", namespace=NAMESPACE)
-    executor = MultiThreadedExecutor(num_threads=2)
+    executor = SingleThreadedExecutor()  # short callbacks only; a multi-threaded one spins hot (see node_main)
     executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     odom: list[Any] = []
     try:
-        node.create_subscription(DispatchEvent, "dispatch_events", printer.on_event, QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE))
-        node.create_subscription(
-            DispatcherState, "dispatcher_state", printer.on_state,
-            QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL),
-        )
+        node.create_subscription(DispatchEvent, "dispatch_events", printer.on_event, EVENTS_QOS)
+        node.create_subscription(DispatcherState, "dispatcher_state", printer.on_state, STATE_QOS)
         node.create_subscription(Odometry, "odom", odom.append, 10)
         client = node.create_client(AddOperations, "add_operations")
         if not client.wait_for_service(timeout_sec=min(timeout, 30.0)):
@@ -186,6 +183,7 @@ def run(timeout: float, speed: float) -> int:
         printer.line("stopping the nodes")
         _stop_nodes(procs)
         executor.shutdown(timeout_sec=2.0)
+        spinner.join(2.0)  # spin has returned: the process does not exit under it
         node.destroy_node()
         rclpy.try_shutdown()
 

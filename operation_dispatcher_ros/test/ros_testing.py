@@ -353,7 +353,36 @@ class Hold:
                 future.set_result(value)
 
 
-class RosClient:
+class SpunNode:
+    """A node of the test process, spun in a background thread by a SingleThreadedExecutor.
+
+    Create the node's entities, then :meth:`spin_in_background`; :meth:`close`
+    stops the executor and destroys the node (a subclass first ends whatever
+    its callbacks wait for). Why one thread: see :class:`RosClient`.
+    """
+
+    def __init__(self, context: Any, name: str, namespace: str = "") -> None:
+        self.node = Node(name, namespace=namespace or None, context=context)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, name=f"spin-{name}", daemon=True)
+
+    def spin_in_background(self) -> None:
+        self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # context shut down under us at teardown
+            pass
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=2.0)
+        self._thread.join(3.0)  # spin has returned once no callback blocks: nothing runs on the node any more
+        self.node.destroy_node()
+
+
+class RosClient(SpunNode):
     """The test's own node, spun in a background thread by a SingleThreadedExecutor.
 
     The test thread never spins: it sends requests and waits on threading
@@ -371,26 +400,12 @@ class RosClient:
     """
 
     def __init__(self, context: Any, name: str = "test_client", namespace: str = "") -> None:
+        super().__init__(context, name, namespace)
         self.namespace = namespace
-        self.node = Node(name, namespace=namespace or None, context=context)
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, name="ros-test-executor", daemon=True)
         self._clients: dict[tuple[Any, str], Any] = {}
         self._action_clients: dict[tuple[Any, str], ActionClient] = {}
         self._warm: set[int] = set()  # ids of service clients known to be matched by their server
-        self._thread.start()
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # context shut down under us at teardown
-            pass
-
-    def close(self) -> None:
-        self.executor.shutdown(timeout_sec=2.0)
-        self._thread.join(3.0)  # spin has returned (no callback blocks): nothing runs on the node any more
-        self.node.destroy_node()
+        self.spin_in_background()
 
     # services
     def client(self, srv_type: Any, name: str) -> Any:

@@ -20,36 +20,27 @@ import threading
 from typing import Any
 
 import pytest
-from ros_testing import describe_event, wait_until
+from ros_testing import SpunNode, describe_event, wait_until
 from test_e2e_transport import transport
+
+from operation_dispatcher_ros.qos import EVENTS_QOS
 
 pytestmark = pytest.mark.ros
 
 COUNT = 20
 
 
-class BlockedSubscriber:
-    def __init__(self, context: Any, namespace: str) -> None:
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.node import Node
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
+class BlockedSubscriber(SpunNode):
+    """Subscribes to the event stream like any client, then blocks its only thread on the first event."""
 
+    def __init__(self, context: Any, namespace: str) -> None:
         from operation_dispatcher_interfaces.msg import DispatchEvent
 
+        super().__init__(context, "slow_event_subscriber", namespace)
         self.taken = 0
         self._release = threading.Event()
-        self.node = Node("slow_event_subscriber", namespace=namespace, context=context)
-        self.node.create_subscription(DispatchEvent, "dispatch_events", self._on_event, QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE))
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # the context is shut down under us at teardown
-            pass
+        self.node.create_subscription(DispatchEvent, "dispatch_events", self._on_event, EVENTS_QOS)
+        self.spin_in_background()
 
     def _on_event(self, _msg: Any) -> None:
         self.taken += 1
@@ -57,9 +48,7 @@ class BlockedSubscriber:
 
     def close(self) -> None:
         self._release.set()
-        self.executor.shutdown(timeout_sec=2.0)
-        self._thread.join(3.0)
-        self.node.destroy_node()
+        super().close()
 
 
 def test_blocked_event_subscriber_does_not_delay_dispatch(bringup, ros_client, ros_context, ros_namespace, tmp_path):

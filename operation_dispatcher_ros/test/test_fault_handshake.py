@@ -10,12 +10,11 @@ the business logic answers in time again.
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
 import pytest
-from ros_testing import Hold, event_metadata
+from ros_testing import Hold, SpunNode, event_metadata
 from test_e2e_transport import transport
 
 pytestmark = pytest.mark.ros
@@ -24,7 +23,7 @@ UNAVAILABLE = "business logic unavailable, default applied"
 HANDSHAKE_TIMEOUT = 2.0  # short, yet the recovered stand-in (in this busy test process) answers well within it
 
 
-class HungBusinessLogic:
+class HungBusinessLogic(SpunNode):
     """Serves handshake/start on its own node and executor; every call hangs until :meth:`recover`.
 
     A call hangs by awaiting a Hold (its callback is a coroutine), so the one
@@ -34,26 +33,15 @@ class HungBusinessLogic:
 
     def __init__(self, context: Any, namespace: str) -> None:
         from rclpy.callback_groups import ReentrantCallbackGroup
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.node import Node
 
         from operation_dispatcher_interfaces.srv import Handshake
 
+        super().__init__(context, "hung_business_logic", namespace)
         self._hanging = True
         self.requests: list[str] = []
-        self.node = Node("hung_business_logic", namespace=namespace, context=context)
         self._hold = Hold(self.node)  # "recovered" ends every hanging call (recover, teardown)
         self.node.create_service(Handshake, "handshake/start", self._on_request, callback_group=ReentrantCallbackGroup())
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # the context is shut down under us at teardown
-            pass
+        self.spin_in_background()
 
     async def _on_request(self, request: Any, response: Any) -> Any:
         self.requests.append(request.event.operation_id)
@@ -69,9 +57,7 @@ class HungBusinessLogic:
 
     def close(self) -> None:
         self._hold.release("recovered")
-        self.executor.shutdown(timeout_sec=2.0)
-        self._thread.join(3.0)
-        self.node.destroy_node()
+        super().close()
 
 
 @pytest.fixture
