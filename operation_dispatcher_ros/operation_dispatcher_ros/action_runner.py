@@ -1,12 +1,19 @@
 """OperationRunner that drives a robot through the ``execute_operation`` action.
 
 - start: send the goal and return once the server accepted it (a rejected
-  goal or an absent server fails the start with a clear reason);
+  goal or an absent server fails the start with a clear reason). A start
+  that gives its goal up (no answer within ``goal_timeout``, or the start
+  itself cancelled) leaves no goal running unseen: an acceptance that
+  arrives later is cancelled the moment it arrives;
 - feedback: progress goes to ``dispatcher.report_progress``;
 - result: success completes the operation, anything else fails it with the
   robot's message and error code;
 - cancel: cancel the goal and return only once the result arrived, i.e. the
-  robot has stopped, so OPERATION_CANCELLED always follows the stop;
+  robot has stopped, so OPERATION_CANCELLED always follows the stop. A
+  cancel that comes while the start still waits for the robot's answer is
+  kept: the goal is cancelled as soon as it is accepted (or not sent at
+  all), and cancel() returns once the robot has stopped it, all within
+  ``cancel_timeout``;
 - pause / resume: the action has no pause, so the robot serves
   ``<action>/pause`` and ``<action>/resume`` (std_srvs/Trigger); a robot
   without them gets PAUSE_DENIED "executor could not pause: ...".
@@ -26,6 +33,7 @@ core's asyncio loop; action callbacks arrive on executor threads.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 import time
 import uuid
@@ -42,7 +50,7 @@ from unique_identifier_msgs.msg import UUID
 from operation_dispatcher import InvalidStateError, NotFoundError, Operation, OperationDispatcher, OperationRunner
 from operation_dispatcher_interfaces.action import ExecuteOperation
 
-from .asyncio_bridge import await_rclpy_future, wait_ready
+from .asyncio_bridge import await_rclpy_future, await_thread_future, wait_ready
 from .conversions import operation_to_msg
 from .qos import SERVICES_QOS
 
@@ -70,6 +78,30 @@ class ExecutorSettings:
     """Watchdog: FAILED after this long without feedback or result (RUNNING) or without the server; 0 = off."""
 
 
+class _GoalRequest:
+    """A goal sent to the robot whose handle the runner does not hold (yet).
+
+    ``wanted`` turns False when the start gives the goal up (no answer in
+    time, or the start cancelled): an acceptance arriving after that is
+    cancelled at once. ``stop_wanted`` records a cancel() that came while the
+    start waited. ``settled`` is done once nothing of this goal can run
+    unseen: the start took its handle, nothing was sent, the robot refused
+    it, or a late acceptance was cancelled and its result came.
+    Fields change under the runner's lock.
+    """
+
+    __slots__ = ("answer", "answered", "goal_id", "op_id", "settled", "stop_wanted", "wanted")
+
+    def __init__(self, op_id: str) -> None:
+        self.op_id = op_id
+        self.goal_id = UUID(uuid=list(uuid.uuid4().bytes))
+        self.wanted = True
+        self.stop_wanted = False
+        self.answered = False
+        self.answer: Any = None  # the ClientGoalHandle, once answered (None if the request itself failed)
+        self.settled: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+
 class ActionOperationRunner(OperationRunner):
     def __init__(self, node: Node, settings: ExecutorSettings, callback_group: Any = None) -> None:
         self._node = node
@@ -83,6 +115,7 @@ class ActionOperationRunner(OperationRunner):
         )
         self._lock = threading.Lock()
         self._goals: dict[str, Any] = {}  # operation id -> ClientGoalHandle, while the robot executes it
+        self._requests: dict[str, _GoalRequest] = {}  # operation id -> its goal not settled yet (see _GoalRequest)
         self._stopped: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future[int]]] = {}  # cancels awaiting a result
         self._heard: dict[str, float] = {}  # operation id -> monotonic time of the last sign of life of its goal
         self._held: set[str] = set()  # operations the robot holds (paused): feedback silence is no sign of loss
@@ -94,20 +127,39 @@ class ActionOperationRunner(OperationRunner):
 
     async def start(self, operation: Operation) -> None:
         s = self.settings
-        if not await wait_ready(self._client.server_is_ready, s.server_timeout):
-            raise RuntimeError(f"action server {self._full(s.action_name)} not available within {s.server_timeout:g} s")
-        goal = ExecuteOperation.Goal(operation=operation_to_msg(operation))
         op_id = operation.id
-        goal_id = UUID(uuid=list(uuid.uuid4().bytes))
-        sent = self._client.send_goal_async(goal, feedback_callback=lambda fb: self._on_feedback(op_id, fb), goal_uuid=goal_id)
+        request = _GoalRequest(op_id)
+        with self._lock:
+            self._requests[op_id] = request
         try:
-            handle = await await_rclpy_future(sent, s.goal_timeout)
-        except asyncio.TimeoutError:
-            # The request may have reached a robot whose answer got lost: make sure it does not run unseen.
-            self._cancel_unanswered(goal_id)
-            raise RuntimeError(f"{self._full(s.action_name)} did not accept or reject the goal within {s.goal_timeout:g} s") from None
-        if not handle.accepted:
-            raise RuntimeError(f"goal rejected by {self._full(s.action_name)}")
+            if not await wait_ready(self._client.server_is_ready, s.server_timeout):
+                raise RuntimeError(f"action server {self._full(s.action_name)} not available within {s.server_timeout:g} s")
+            if request.stop_wanted:
+                return  # cancelled before the goal went out: nothing runs, the waiting cancel ends the operation
+            goal = ExecuteOperation.Goal(operation=operation_to_msg(operation))
+            sent = self._client.send_goal_async(
+                goal, feedback_callback=lambda fb: self._on_feedback(request, fb), goal_uuid=request.goal_id
+            )
+            sent.add_done_callback(lambda done: self._on_goal_answer(request, done))
+            try:
+                handle = await await_rclpy_future(sent, s.goal_timeout)
+            except asyncio.TimeoutError:
+                self._abandon(request)
+                raise RuntimeError(f"{self._full(s.action_name)} did not accept or reject the goal within {s.goal_timeout:g} s") from None
+            except asyncio.CancelledError:
+                self._abandon(request)
+                raise
+            if not handle.accepted:
+                if request.stop_wanted:
+                    return  # nothing runs: the waiting cancel ends the operation
+                raise RuntimeError(f"goal rejected by {self._full(s.action_name)}")
+            self._track(op_id, handle)
+        finally:
+            if request.wanted:
+                self._settle(request)  # a goal given up settles once its late answer is dealt with
+
+    def _track(self, op_id: str, handle: Any) -> None:
+        """The robot executes ``handle``: follow its feedback and result, watch it."""
         with self._lock:
             self._goals[op_id] = handle
             self._heard[op_id] = time.monotonic()
@@ -117,8 +169,68 @@ class ActionOperationRunner(OperationRunner):
         self._watchdogs.add(task)
         task.add_done_callback(self._watchdogs.discard)
 
-    def _on_feedback(self, op_id: str, feedback_msg: Any) -> None:
+    # ------------------------------------------------------------- goals given up
+
+    def _on_goal_answer(self, request: _GoalRequest, done: Any) -> None:
+        """The robot answered the goal request (executor thread); a late acceptance is cancelled here."""
+        try:
+            handle = done.result()
+        except Exception:  # the request failed: no goal runs
+            handle = None
         with self._lock:
+            request.answered, request.answer = True, handle
+            late = not request.wanted
+        if late:
+            self._stop_late(request, handle)
+
+    def _abandon(self, request: _GoalRequest) -> None:
+        """The start gives its goal up: whenever the robot accepts it, it is cancelled."""
+        with self._lock:
+            request.wanted = False
+            answered, handle = request.answered, request.answer
+        if answered:
+            self._stop_late(request, handle)  # the answer came as the start gave up
+        else:
+            # It may also have reached a robot whose answer got lost: ask it by id to cancel too.
+            self._cancel_unanswered(request.goal_id)
+
+    def _stop_late(self, request: _GoalRequest, handle: Any) -> None:
+        """Cancel a goal accepted after its start gave it up; settled once its result arrives."""
+        if handle is None or not handle.accepted:
+            self._settle(request)
+            return
+        log = self._node.get_logger()
+        log.warning(f"operation {request.op_id}: the robot accepted its goal after the start gave it up; cancelling it")
+
+        def ended(done: Any) -> None:
+            try:
+                status = _STATUS_NAMES.get(done.result().status, f"status {done.result().status}")
+            except Exception as exc:  # the result request itself failed
+                status = f"no result ({exc})"
+            log.info(f"operation {request.op_id}: the late goal ended {status}")
+            self._settle(request)
+
+        try:
+            handle.cancel_goal_async()
+            handle.get_result_async().add_done_callback(ended)
+        except Exception as exc:  # context gone during shutdown
+            log.warning(f"could not cancel the late goal of {request.op_id}: {exc}")
+            self._settle(request)
+
+    def _settle(self, request: _GoalRequest) -> None:
+        with self._lock:
+            if self._requests.get(request.op_id) is request:
+                del self._requests[request.op_id]
+        try:
+            request.settled.set_result(None)
+        except concurrent.futures.InvalidStateError:
+            pass  # settled already
+
+    def _on_feedback(self, request: _GoalRequest, feedback_msg: Any) -> None:
+        op_id = request.op_id
+        with self._lock:
+            if not request.wanted:
+                return  # a goal given up: its progress is not the operation's
             if op_id in self._heard:
                 self._heard[op_id] = time.monotonic()
         progress = min(max(float(feedback_msg.feedback.progress), 0.0), 1.0)
@@ -224,23 +336,35 @@ class ActionOperationRunner(OperationRunner):
     # ------------------------------------------------------------- cancel
 
     async def cancel(self, operation: Operation) -> None:
+        timeout = self.settings.cancel_timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        with self._lock:
+            request = self._requests.get(operation.id)
+            if request is not None:
+                request.stop_wanted = True
+        if request is not None:
+            # The start still waits for the robot's answer (or gave its goal up, whose late acceptance
+            # is being stopped): once settled, the goal is either ours to cancel below or not running.
+            try:
+                await await_thread_future(request.settled, timeout)
+            except asyncio.TimeoutError:
+                raise RuntimeError(f"the robot neither answered the goal nor stopped it within {timeout:g} s") from None
         with self._lock:
             handle = self._goals.get(operation.id)
             if handle is None:
-                return  # the robot is not executing it (never started, or already finished)
-            loop = asyncio.get_running_loop()
+                return  # the robot is not executing it (never started, refused, or already finished)
             stopped: asyncio.Future[int] = loop.create_future()
             self._stopped[operation.id] = (loop, stopped)
         try:
-            timeout = self.settings.cancel_timeout
             try:
-                answer = await await_rclpy_future(handle.cancel_goal_async(), timeout)
+                answer = await await_rclpy_future(handle.cancel_goal_async(), max(deadline - loop.time(), 0.0))
             except asyncio.TimeoutError:
                 raise RuntimeError(f"no answer to the cancel request within {timeout:g} s") from None
             if answer.return_code not in (CancelGoal.Response.ERROR_NONE, CancelGoal.Response.ERROR_GOAL_TERMINATED):
                 raise RuntimeError(f"the robot refused to cancel (return code {answer.return_code})")
             try:
-                await asyncio.wait_for(asyncio.shield(stopped), timeout)
+                await asyncio.wait_for(asyncio.shield(stopped), max(deadline - loop.time(), 0.0))
             except asyncio.TimeoutError:
                 raise RuntimeError(f"the robot did not stop within {timeout:g} s") from None
         finally:

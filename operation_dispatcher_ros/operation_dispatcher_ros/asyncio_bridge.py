@@ -3,6 +3,8 @@
 An rclpy future is completed by the executor's threads; the core's loop
 lives in its own thread. So an rclpy future is never awaited directly:
 its done callback hands the result over with ``loop.call_soon_threadsafe``.
+A ``concurrent.futures.Future`` (what a callback on an executor thread
+settles) is awaited with :func:`await_thread_future`.
 Graph queries (is a service / action server there?) have no callback, so
 they are re-checked on a short timer, bounded by a deadline.
 
@@ -17,11 +19,13 @@ the caller's budget; the first answer to any copy wins.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 READY_CHECK_INTERVAL = 0.05
+T = TypeVar("T")
 
 
 def _forward(future: Any, target: asyncio.Future[Any], loop: asyncio.AbstractEventLoop, cancel: bool = True) -> None:
@@ -57,6 +61,12 @@ async def await_rclpy_future(future: Any, timeout: float) -> Any:
     bridged: asyncio.Future[Any] = loop.create_future()
     _forward(future, bridged, loop)
     return await asyncio.wait_for(bridged, timeout)
+
+
+async def await_thread_future(future: concurrent.futures.Future[T], timeout: float) -> T:
+    """The result of a ``concurrent.futures.Future`` (set from any thread), or
+    asyncio.TimeoutError after ``timeout`` seconds; a timeout leaves ``future`` as it is."""
+    return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), timeout)
 
 
 async def call_query(client: Any, request: Any, timeout: float, resend_after: float) -> Any:

@@ -3,8 +3,9 @@
 - :func:`claim_domain_id` gives this test run a ROS_DOMAIN_ID nobody else on
   the machine holds (an flock per id), so concurrent runs never cross-talk.
 - :class:`NodeProcess` starts one INSTALLED executable of this package
-  (``lib/operation_dispatcher_ros/<name>``) as its own process, logs to a
-  file, and stops it with SIGINT, then SIGTERM, then SIGKILL.
+  (``lib/operation_dispatcher_ros/<name>``), or a test's own node script
+  (e.g. ``stand_in_robot.py``), as its own process, logs to a file, and
+  stops it with SIGINT, then SIGTERM, then SIGKILL.
 - :class:`RosClient` is the test's own rclpy node, spun by a
   SingleThreadedExecutor in a background thread: service calls, action goals
   and topic recordings that the test thread waits on with timeouts.
@@ -24,6 +25,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -134,14 +136,17 @@ def _die_with_parent() -> None:
 class NodeProcess:
     """One installed node executable running as a separate process."""
 
-    def __init__(self, executable: str, args: Sequence[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, executable: str, args: Sequence[str], env: dict[str, str], log_path: Path, command: Sequence[str] | None = None
+    ) -> None:
+        """``command`` runs instead of the installed ``executable`` (then only a name for the logs)."""
         self.executable = executable
         self.args = list(args)
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log_path, "ab")
         self.popen = subprocess.Popen(
-            [str(executable_path(executable)), *self.args],
+            [*(command or [str(executable_path(executable))]), *self.args],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -202,9 +207,15 @@ class ProcessGroup:
         log_level: str | None = None,
         node_name: str | None = None,
     ) -> NodeProcess:
-        args = ros_args(namespace, params, params_file, log_level, node_name)
-        n = sum(1 for p in self.processes if p.executable == executable)
-        proc = NodeProcess(executable, args, self.env, self.log_dir / f"{executable}-{n}.log")
+        return self._spawn(executable, ros_args(namespace, params, params_file, log_level, node_name))
+
+    def start_script(self, script: str | os.PathLike[str], namespace: str = "", params: dict[str, Any] | None = None) -> NodeProcess:
+        """Run a test's own node script (a stand-in that misbehaves on demand) with this Python."""
+        return self._spawn(Path(script).stem, ros_args(namespace, params), [sys.executable, str(script)])
+
+    def _spawn(self, name: str, args: list[str], command: Sequence[str] | None = None) -> NodeProcess:
+        n = sum(1 for p in self.processes if p.executable == name)
+        proc = NodeProcess(name, args, self.env, self.log_dir / f"{name}-{n}.log", command)
         self.processes.append(proc)
         return proc
 

@@ -1,0 +1,113 @@
+"""A stand-in robot that misbehaves on demand, run as its own process by the tests.
+
+    python stand_in_robot.py --ros-args -r __ns:=/ns -p accept_delay:=3.0 -p duration:=30.0
+
+It serves ``execute_operation`` (ExecuteOperation) like a robot whose goal
+callback is slow: it decides on a goal only ``accept_delay`` seconds after
+it arrived (then accepts it), executes it for ``duration`` seconds with
+feedback every 50 ms, and honours a cancel within 50 ms. Everything it
+does is published on ``robot_log`` (std_msgs/String, one JSON object per
+step: ``{"step": "received" | "accepted" | "executing" | "canceled" |
+"succeeded", "operation_id", "time" (wall clock, s), "executed" (seconds
+spent executing)}``), latched (:data:`ROBOT_LOG_QOS`), so a test can tell
+what the robot really did and when.
+
+Spun by one thread: the slow goal callback and the execute loop await
+timers of the node (in one reentrant group) instead of blocking it, so a
+cancel is heard while they wait.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import rclpy
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.task import Future
+from std_msgs.msg import String
+
+from operation_dispatcher_interfaces.action import ExecuteOperation
+
+ROBOT_LOG_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+STEP = 0.05
+
+
+class StandInRobot(Node):
+    def __init__(self) -> None:
+        super().__init__("stand_in_robot")
+        self.accept_delay = float(self.declare_parameter("accept_delay", 0.0).value)
+        self.duration = float(self.declare_parameter("duration", 30.0).value)
+        self._log = self.create_publisher(String, "robot_log", ROBOT_LOG_QOS)
+        # Reentrant: a goal callback or execute loop awaiting its timer holds its group meanwhile.
+        self._group = ReentrantCallbackGroup()
+        self._server = ActionServer(
+            self, ExecuteOperation, "execute_operation", callback_group=self._group,
+            execute_callback=self._execute, goal_callback=self._decide, cancel_callback=lambda _handle: CancelResponse.ACCEPT,
+        )
+
+    def publish_step(self, step: str, operation_id: str, executed: float = 0.0) -> None:
+        text = json.dumps({"step": step, "operation_id": operation_id, "time": time.time(), "executed": round(executed, 3)})
+        self._log.publish(String(data=text))
+        self.get_logger().info(text)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Wait without blocking the executor's thread."""
+        done = Future()
+        timer = self.create_timer(seconds, lambda: done.done() or done.set_result(None), callback_group=self._group)
+        try:
+            await done
+        finally:
+            self.destroy_timer(timer)
+
+    async def _decide(self, goal: Any) -> GoalResponse:
+        self.publish_step("received", goal.operation.id)
+        if self.accept_delay > 0:
+            await self._sleep(self.accept_delay)
+        self.publish_step("accepted", goal.operation.id)
+        return GoalResponse.ACCEPT
+
+    async def _execute(self, goal_handle: Any) -> Any:
+        op_id = goal_handle.request.operation.id
+        began = time.monotonic()
+        self.publish_step("executing", op_id)
+        while True:
+            executed = time.monotonic() - began
+            if goal_handle.is_cancel_requested:
+                goal_handle.canceled()
+                self.publish_step("canceled", op_id, executed)
+                return ExecuteOperation.Result(success=False, message="canceled")
+            if executed >= self.duration:
+                goal_handle.succeed()
+                self.publish_step("succeeded", op_id, executed)
+                return ExecuteOperation.Result(success=True, message="done")
+            feedback = ExecuteOperation.Feedback()
+            feedback.progress = float(min(executed / self.duration, 1.0)) if self.duration > 0 else 1.0
+            goal_handle.publish_feedback(feedback)
+            await self._sleep(STEP)
+
+
+def main() -> int:
+    rclpy.init(args=sys.argv)
+    node = StandInRobot()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        rclpy.try_shutdown()
+        executor.shutdown(timeout_sec=2.0)
+        node.destroy_node()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
