@@ -3,6 +3,10 @@
 The dispatcher writes through a Store on every change (one call, one
 transaction) and reads it back once, when it is created. Without a store
 it keeps everything in its own memory only.
+
+A write is all or nothing: it stores the whole change, or raises
+:class:`StorageError` (the store's own message as ``cause``) and leaves the
+store as it was, so the dispatcher can keep its memory unchanged too.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ class Store(ABC):
     """Persistence boundary of the core. Implementations must be thread-safe."""
 
     @abstractmethod
-    def load(self, resource_id: str) -> StoredState: ...
+    def load(self, resource_id: str) -> StoredState:
+        """Everything stored for ``resource_id``; StorageError if it cannot be read."""
 
     @abstractmethod
     def write(
@@ -40,14 +45,18 @@ class Store(ABC):
         events: Iterable[DispatchEvent] = (),
         paused: tuple[bool, str | None] | None = None,
     ) -> None:
-        """Persist one change atomically: new operations, updated executions, new events."""
+        """Persist one change atomically (new operations, updated executions, new events), or raise StorageError having stored none of it."""
 
     def close(self) -> None:  # noqa: B027 - an optional hook, not abstract
         """Release resources; the default has none."""
 
 
 class MemoryStore(Store):
-    """Keeps copies in this process: a new dispatcher over the same store recovers."""
+    """Keeps copies in this process: a new dispatcher over the same store recovers.
+
+    It never fails: a write only puts references into dicts and a list,
+    so it is all or nothing without a transaction.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

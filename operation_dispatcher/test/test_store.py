@@ -25,9 +25,21 @@ E = EventType
 def store_factory(request, tmp_path):
     if request.param == "memory":
         store = MemoryStore()
-        return lambda: store
+        yield lambda: store
+        return
     path = tmp_path / "dispatcher.db"
-    return lambda: SQLiteStore(path)
+    opened: list[SQLiteStore] = []
+
+    def restart() -> SQLiteStore:
+        """The file as the next process finds it: the previous store is closed first (it holds the file)."""
+        for previous in opened:
+            previous.close()
+        opened.append(SQLiteStore(path))
+        return opened[-1]
+
+    yield restart
+    for store in opened:
+        store.close()
 
 
 def op(name: str, **kw) -> Operation:
@@ -112,12 +124,14 @@ def test_sqlite_store_is_one_transaction_per_change(tmp_path):
 
 
 def test_sqlite_store_refuses_a_file_of_another_schema(tmp_path):
+    """The version it wrote itself, changed: refused (other files: test_store_open)."""
     path = tmp_path / "d.db"
     SQLiteStore(path).close()
     conn = sqlite3.connect(path)
     conn.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
     conn.commit()
-    with pytest.raises(ValidationError, match="schema 99"):
+    conn.close()
+    with pytest.raises(ValidationError, match="schema '99'"):
         SQLiteStore(path)
 
 
