@@ -22,8 +22,8 @@ own loop, so every door sees one queue and one set of handshakes.
 
 Durability: ``store_path`` names an SQLite file (default
 ``~/.ros/operation_dispatcher/{resource_id}.db``; empty = memory only) that
-keeps operations, history and events; the node holds it exclusively
-(``<file>.lock``) and recovers from it on start, treating an operation left
+keeps operations, history and events; its store holds it exclusively
+(``<file>.lock``) and the node recovers from it on start, treating an operation left
 RUNNING or PAUSED as ``on_interrupted`` says.
 
 No service callback ever raises: failures become success=false with the
@@ -34,13 +34,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import fcntl
-import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from typing import IO, Any
+from typing import Any
 
 import rclpy
 from rcl_interfaces.msg import SetParametersResult
@@ -104,7 +101,6 @@ class DispatcherNode(Node):
         self._state_pub = self.create_publisher(msg.DispatcherState, "dispatcher_state", STATE_QOS)
         self._state_lock = threading.Lock()
         self.store_file = dispatcher_params.store_file(p["store_path"], p["resource_id"])
-        self._store_lock: IO[str] | None = None
         self._store: SQLiteStore | None = self._open_store(self.store_file) if self.store_file else None
 
         self.runner = ActionOperationRunner(self, self._executor_settings(p), self._group)
@@ -171,29 +167,11 @@ class DispatcherNode(Node):
         self.get_logger().info(f"REST /docs, dashboard / and MCP /mcp on http://{host}:{port}")
 
     def _open_store(self, path: str) -> SQLiteStore:
-        """The SQLite store at ``path``, held exclusively (a second dispatcher on the file would corrupt its story)."""
+        """The SQLite store at ``path``; the store holds ``<file>.lock`` itself, so a second dispatcher is refused."""
         try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            lock = open(f"{path}.lock", "a+")  # held for the node's lifetime
-        except OSError as exc:
-            raise ConfigurationError(f"store_path: cannot create {path}: {exc.strerror or exc}") from None
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            lock.close()
-            raise ConfigurationError(f"store_path: {path} is in use by another dispatcher process") from None
-        lock.seek(0)
-        lock.truncate()
-        lock.write(f"{os.getpid()}\n")
-        lock.flush()
-        try:
-            store = SQLiteStore(path)
-        except (DispatcherError, sqlite3.Error, OSError) as exc:
-            lock.close()
-            detail = exc.message if isinstance(exc, DispatcherError) else str(exc)
-            raise ConfigurationError(f"store_path: cannot open {path}: {detail}") from None
-        self._store_lock = lock
-        return store
+            return SQLiteStore(path)
+        except DispatcherError as exc:  # in use by another dispatcher process, cannot create, another schema...
+            raise ConfigurationError(f"store_path: {exc.message}") from None
 
     # ------------------------------------------------------------ settings
 
@@ -312,9 +290,6 @@ class DispatcherNode(Node):
         if self._store is not None:
             self._store.close()
             self._store = None
-        if self._store_lock is not None:
-            self._store_lock.close()
-            self._store_lock = None
 
     # ------------------------------------------------------------ events and state
 
