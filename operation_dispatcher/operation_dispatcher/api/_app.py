@@ -16,6 +16,7 @@ from fastapi.security import HTTPBearer
 
 from .. import __version__
 from .._dispatcher import OperationDispatcher
+from ._body_limit import MAX_REQUEST_BODY_BYTES, BodyLimitMiddleware
 from ._dispatcher_routes import router as dispatcher_router
 from ._errors import error_responses, install_error_handlers
 from ._events import EventHub
@@ -48,7 +49,8 @@ def create_app(
         dashboard: serve the live page at ``/``.
         mcp: mount the MCP streamable-HTTP transport at ``/mcp``.
         run_dispatcher: start ``dispatcher.run()`` on the serving loop at
-            startup (and stop it at shutdown) unless it already runs.
+            startup (and stop it at shutdown) unless it already runs. Off by
+            default: whoever made the dispatcher owns its loop.
         state_interval: seconds between state pushes on ``/events``.
     """
     lifecycle = DispatcherLifecycle(dispatcher)
@@ -79,8 +81,10 @@ def create_app(
         version=__version__,
         description=(
             "Queue, dispatch and supervise operations for one resource. Errors share one shape: "
-            '`{"error": {"code", "message", "details"}}` with code VALIDATION (400/422), NOT_FOUND (404), '
-            "INVALID_STATE or DENIED (409, `details.reason` from the business logic), UNAUTHORIZED (401)."
+            '`{"error": {"code", "message", "details"}}` with code VALIDATION (400/422, 413 for a body over '
+            f"{MAX_REQUEST_BODY_BYTES // (1024 * 1024)} MiB), NOT_FOUND (404), INVALID_STATE or DENIED (409, "
+            "`details.reason` from the business logic), STORAGE or UNAVAILABLE (503 with `Retry-After`; nothing "
+            "changed), TIMEOUT (504), UNAUTHORIZED (401)."
         ),
         lifespan=lifespan,
     )
@@ -99,9 +103,10 @@ def create_app(
 
         mount_dashboard(app)
     if mcp_server is not None:
-        mcp_app = mcp_server.streamable_http_app(streamable_http_path="/mcp", host=host)
+        mcp_app = mcp_server.streamable_http_app(streamable_http_path="/mcp", host=host, max_request_body_size=MAX_REQUEST_BODY_BYTES)
         app.router.routes.extend(mcp_app.routes)
 
+    app.add_middleware(BodyLimitMiddleware, limit=MAX_REQUEST_BODY_BYTES)
     if token:
         app.add_middleware(BearerTokenMiddleware, token=token)
     if cors_origins:
