@@ -1,14 +1,18 @@
-"""8 REST clients add 1,000 operations each at once: exactly 8,000, ids unique,
-nothing dropped, every add answered, the queue in order.
+"""Many REST clients at once against a real uvicorn server on loopback.
 
-A real uvicorn server on loopback with the dispatcher loop running; eight
-threads, each with its own httpx client, mix single adds and batches.
-Priorities come from a small set so that ties are common: the queue must
-then go by created_at, then insertion order (``execution.sequence``).
+8 clients add 1,000 operations each at once: exactly 8,000, ids unique,
+nothing dropped, every add answered, the queue in order. Eight threads,
+each with its own httpx client, mix single adds and batches. Priorities
+come from a small set so that ties are common: the queue must then go by
+created_at, then insertion order (``execution.sequence``).
+
+50 starts at once, then 50 stops at once: every start that answers 200
+has seen the loop run, every such stop has seen it stop, and one loop ran.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import time
@@ -16,6 +20,8 @@ from datetime import datetime
 
 import httpx
 from doors_testing import LiveServer, make_dispatcher, op, wait_until
+
+from operation_dispatcher import EventType
 
 CLIENTS = 8
 PER_CLIENT = 1000
@@ -86,5 +92,51 @@ def test_eight_clients_add_one_thousand_each_at_once() -> None:
         sequences = [r["execution"]["sequence"] for r in records]
         assert len(set(sequences)) == len(sequences)
         print(f"\n{CLIENTS} REST clients x {PER_CLIENT} operations: {elapsed:.2f} s")
+    finally:
+        live.stop()
+
+
+async def post_at_once(url: str, paths: list[str]) -> list[httpx.Response]:
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=httpx.Limits(max_connections=len(paths))) as http:
+        return list(await asyncio.gather(*(http.post(path) for path in paths)))
+
+
+def assert_one_loop_at_a_time(events: list[EventType]) -> None:
+    """The dispatcher's own events: STARTED and STOPPED strictly alternate (never two loops)."""
+    expected = [EventType.OPERATION_DISPATCHER_STARTED, EventType.OPERATION_DISPATCHER_STOPPED] * len(events)
+    assert events == expected[: len(events)], events
+
+
+def test_fifty_starts_then_fifty_stops_at_once_each_answer_what_it_did() -> None:
+    live = LiveServer(make_dispatcher(), run_dispatcher=False).start()
+    try:
+        starts = asyncio.run(post_at_once(live.url, ["/dispatcher/start"] * 50))
+        assert [r.status_code for r in starts] == [200] * 50, [r.text for r in starts if r.status_code != 200][:3]
+        assert {r.json()["status"] for r in starts} <= {"RUNNING", "PAUSED"}
+        assert all(r.json()["running"] for r in starts)
+        assert live.dispatcher.running
+
+        stops = asyncio.run(post_at_once(live.url, ["/dispatcher/stop"] * 50))
+        assert [r.status_code for r in stops] == [200] * 50, [r.text for r in stops if r.status_code != 200][:3]
+        assert {r.json()["status"] for r in stops} == {"STOPPED"}
+        assert not live.dispatcher.running
+
+        events = [e.event_type for e in live.dispatcher.events()]
+        assert events == [EventType.OPERATION_DISPATCHER_STARTED, EventType.OPERATION_DISPATCHER_STOPPED], events  # one loop ran
+    finally:
+        live.stop()
+
+
+def test_starts_and_stops_mixed_at_once_each_answer_what_it_did() -> None:
+    live = LiveServer(make_dispatcher(), run_dispatcher=False).start()
+    try:
+        paths = ["/dispatcher/start", "/dispatcher/stop"] * 38
+        random.Random(7).shuffle(paths)
+        answers = asyncio.run(post_at_once(live.url, paths))
+        assert [r.status_code for r in answers] == [200] * len(paths), [r.text for r in answers if r.status_code != 200][:3]
+        wrong = [(path, r.json()["status"]) for path, r in zip(paths, answers, strict=True)
+                 if r.json()["status"] not in (("RUNNING", "PAUSED") if path.endswith("start") else ("STOPPED",))]
+        assert not wrong, f"{len(wrong)} of {len(paths)} answered the other state: {wrong[:5]}"
+        assert_one_loop_at_a_time([e.event_type for e in live.dispatcher.events()])
     finally:
         live.stop()

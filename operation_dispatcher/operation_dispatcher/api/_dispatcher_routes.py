@@ -1,8 +1,14 @@
-"""``/dispatcher``: the dispatcher's state and its start / stop / pause / resume."""
+"""``/dispatcher``: the dispatcher's state and its start / stop / pause / resume.
+
+Pause and resume write to the store, so they run in a worker thread: a
+store that waits on a lock then holds up that request alone, never the
+serving loop (the dispatcher's methods are thread-safe).
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
 from .._dispatcher import OperationDispatcher
 from .._models import DispatcherSnapshot
@@ -29,27 +35,25 @@ def state(request: Request) -> DispatcherSnapshot:
     return _dispatcher(request).snapshot()
 
 
-@router.post("/start", response_model=DispatcherSnapshot)
+@router.post("/start", response_model=DispatcherSnapshot, responses=error_responses(503, 504))
 async def start(request: Request) -> DispatcherSnapshot:
-    """Run the dispatcher loop if it is not running (idempotent)."""
-    await _lifecycle(request).start()
-    return _dispatcher(request).snapshot()
+    """Run the dispatcher loop if it is not running (idempotent); answers once it runs."""
+    return await _lifecycle(request).start()
 
 
-@router.post("/stop", response_model=DispatcherSnapshot)
+@router.post("/stop", response_model=DispatcherSnapshot, responses=error_responses(503, 504))
 async def stop(request: Request) -> DispatcherSnapshot:
-    """Stop the dispatcher loop and wait until it has stopped (idempotent). The queue is kept."""
-    await _lifecycle(request).stop()
-    return _dispatcher(request).snapshot()
+    """Stop the dispatcher loop and answer once it has stopped (idempotent). The queue is kept."""
+    return await _lifecycle(request).stop()
 
 
-@router.post("/pause", response_model=DispatcherSnapshot, responses=error_responses(409, 422))
-def pause(request: Request, body: ReasonBody | None = None) -> DispatcherSnapshot:
+@router.post("/pause", response_model=DispatcherSnapshot, responses=error_responses(409, 422, 503))
+async def pause(request: Request, body: ReasonBody | None = None) -> DispatcherSnapshot:
     """Stop starting operations; the active one carries on. 409 when already paused."""
-    return _dispatcher(request).pause(body.reason if body else None)
+    return await run_in_threadpool(_dispatcher(request).pause, body.reason if body else None)
 
 
-@router.post("/resume", response_model=DispatcherSnapshot, responses=error_responses(409))
-def resume(request: Request) -> DispatcherSnapshot:
+@router.post("/resume", response_model=DispatcherSnapshot, responses=error_responses(409, 503))
+async def resume(request: Request) -> DispatcherSnapshot:
     """Start dispatching again. 409 when not paused."""
-    return _dispatcher(request).resume()
+    return await run_in_threadpool(_dispatcher(request).resume)
