@@ -2,7 +2,9 @@
 
 A plain module (not conftest) so test files import it by name. The server
 runs like the ROS node runs it: ``build_server`` on a loop of its own
-thread, with the dispatcher's ``run()`` on that same loop.
+thread, with the dispatcher's ``run()`` on that same loop (unless a test
+says ``run_dispatcher=False``: then ``build_server``'s own default applies,
+which leaves the loop alone).
 """
 
 from __future__ import annotations
@@ -66,17 +68,24 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "
 class LiveServer:
     """``build_server(...)`` served on 127.0.0.1:<free port> from a thread with its own loop."""
 
-    def __init__(self, dispatcher: OperationDispatcher, token: str | None = None, **options: Any) -> None:
+    def __init__(self, dispatcher: OperationDispatcher, token: str | None = None, *, run_dispatcher: bool = True, **options: Any) -> None:
         self.dispatcher = dispatcher
         self.token = token
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.bind(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.runs_dispatcher = options.setdefault("run_dispatcher", True)
+        self.runs_dispatcher = run_dispatcher
+        if run_dispatcher:
+            options["run_dispatcher"] = True
         self.server = build_server(dispatcher, "127.0.0.1", self.port, token, **options)
         self._thread = threading.Thread(target=self._run, name=f"uvicorn-{self.port}", daemon=True)
         self.error: BaseException | None = None
+
+    @property
+    def app(self) -> Any:
+        """The FastAPI app being served."""
+        return self.server.config.app
 
     @property
     def headers(self) -> dict[str, str]:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
+import threading
+
 import doors_testing
 import pytest
-from doors_testing import RESOURCE, op, wait_until
+from doors_testing import RESOURCE, make_dispatcher, op, wait_until
 
-from operation_dispatcher import OperationState
+from operation_dispatcher import DispatchEvent, EventType, OperationDispatcher, OperationState
+from operation_dispatcher.api import create_app, serve
+from operation_dispatcher.api._errors import STATUS_BY_CODE
 
 start_server = doors_testing.start_server  # the fixture, shared by the door tests
 
@@ -98,12 +105,16 @@ def test_400_for_input_the_core_refuses(start_server) -> None:  # type: ignore[n
     [
         ("POST", "/operations/add", [op("p", priority="high")], "operations[0].priority"),
         ("POST", "/operations/add", [op("p", unknown=1)], "operations[0].unknown"),
-        ("POST", "/operations/add", [{"id": "no-resource"}], "operations[0].resource_id"),
+        ("POST", "/operations/add", [{"id": "null-resource", "resource_id": None}], "operations[0].resource_id"),
         ("POST", "/operations/add", [], "operations"),
         ("POST", "/operations/add", {"id": "not-a-list"}, "operations"),
         ("GET", "/operations?state=SLEEPING", None, "state"),
         ("GET", "/operations/history?limit=abc", None, "limit"),
         ("POST", "/dispatcher/pause", {"reason": "x" * 5000}, "reason"),
+        ("POST", "/dispatcher/pause", {"reason": "lunch", "until": "13:00"}, "until"),
+        ("POST", "/operations/x/cancel", {"force": True}, "force"),
+        ("POST", "/operations/x/pause", {"reason": "door open", "force": True}, "force"),
+        ("POST", "/operations/x/resume", {"now": True}, "now"),
     ],
 )
 def test_422_names_the_field(start_server, method, path, body, field) -> None:  # type: ignore[no-untyped-def]
@@ -202,3 +213,95 @@ def test_state_filter_covers_every_state(start_server) -> None:  # type: ignore[
             r = http.get("/operations", params={"state": state.value})
             assert r.status_code == 200
             assert len(r.json()) == (1 if state is OperationState.QUEUED else 0)
+
+
+def test_an_unknown_field_in_a_cancel_body_changes_nothing(start_server) -> None:  # type: ignore[no-untyped-def]
+    live = start_server(run_dispatcher=False)
+    with live.client() as http:
+        http.post("/operations/add", json=[op("kept")])
+        r = http.post("/operations/kept/cancel", json={"reason": "gone", "force": True})
+        assert r.status_code == 422 and error_of(r)["details"]["field"] == "force"
+        assert http.get("/operations/kept").json()["execution"]["state"] == "QUEUED"
+
+
+def test_add_without_resource_id_takes_the_dispatchers_own(start_server) -> None:  # type: ignore[no-untyped-def]
+    live = start_server(run_dispatcher=False)
+    with live.client() as http:
+        r = http.post("/operations/add", json=[{"id": "first", "payload": {"task": "pickup"}}, {"id": "second", "resource_id": RESOURCE}])
+        assert r.status_code == 201, r.text
+        assert [a["added"] for a in r.json()] == [True, True]
+        assert http.get("/operations/first").json()["operation"]["resource_id"] == RESOURCE
+        other = http.post("/operations/add", json=[{"id": "elsewhere", "resource_id": "robot-9"}])
+        assert other.status_code == 400 and error_of(other)["details"]["field"] == "operations[0].resource_id"
+        spec = http.get("/openapi.json").json()
+    body = spec["paths"]["/operations/add"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    item = spec["components"]["schemas"][body["items"]["$ref"].rsplit("/", 1)[-1]]
+    assert "resource_id" in item["properties"] and "resource_id" not in item.get("required", [])
+
+
+def test_error_statuses_follow_the_core_table() -> None:
+    assert {code: STATUS_BY_CODE[code] for code in ("VALIDATION", "NOT_FOUND", "INVALID_STATE", "DENIED")} == {
+        "VALIDATION": 400, "NOT_FOUND": 404, "INVALID_STATE": 409, "DENIED": 409}
+    assert (STATUS_BY_CODE["STORAGE"], STATUS_BY_CODE["UNAVAILABLE"], STATUS_BY_CODE["TIMEOUT"], STATUS_BY_CODE["INTERNAL"]) == (503, 503, 504, 500)
+    spec = create_app(make_dispatcher(), mcp=False).openapi()
+    for path in ("/operations/add", "/operations/{operation_id}/cancel", "/dispatcher/pause", "/dispatcher/start"):
+        unavailable = spec["paths"][path]["post"]["responses"]["503"]
+        assert "STORAGE" in unavailable["description"] and "Retry-After" in unavailable["headers"], path
+    assert "504" in spec["paths"]["/dispatcher/stop"]["post"]["responses"]
+    assert "413" in spec["paths"]["/operations/add"]["post"]["responses"]
+
+
+def test_a_stop_that_cannot_finish_in_time_answers_504_timeout(start_server) -> None:  # type: ignore[no-untyped-def]
+    release = threading.Event()
+
+    async def slow_business_logic(event: DispatchEvent) -> bool:
+        if event.event_type is EventType.OPERATION_START_REQUESTED:
+            await asyncio.to_thread(release.wait, 20)  # still thinking about the start
+        return True
+
+    dispatcher = OperationDispatcher(RESOURCE, on_request_callback=slow_business_logic, request_timeout=30)
+    live = start_server(dispatcher=dispatcher)
+    live.app.state.lifecycle.timeout = 0.3
+    try:
+        with live.client() as http:
+            http.post("/operations/add", json=[op("slow")])
+            wait_until(lambda: len(dispatcher.events("slow")) >= 2, what="the start request")
+            r = http.post("/dispatcher/stop")
+            assert r.status_code == 504, r.text
+            assert error_of(r)["code"] == "TIMEOUT" and "0.3 s" in error_of(r)["message"]
+            release.set()
+            wait_until(lambda: not dispatcher.running, what="the loop to stop once the handshake ended")
+            assert http.post("/dispatcher/stop").json()["status"] == "STOPPED"
+    finally:
+        release.set()
+
+
+def test_build_server_leaves_the_dispatchers_loop_to_its_owner(start_server) -> None:  # type: ignore[no-untyped-def]
+    live = start_server(run_dispatcher=False)  # build_server's default
+    assert not live.dispatcher.running
+    with live.client() as http:
+        assert http.get("/dispatcher").json()["status"] == "STOPPED"
+        assert http.post("/operations/add", json=[op("waits")]).status_code == 201
+        assert http.get("/operations/waits").json()["execution"]["state"] == "QUEUED"
+    assert [e.event_type for e in live.dispatcher.events()] == []  # no DISPATCHER_STARTED, ever
+
+
+def test_serve_runs_the_dispatchers_loop_while_it_serves() -> None:
+    dispatcher = make_dispatcher()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    async def serve_until_it_runs() -> None:
+        serving = asyncio.create_task(serve(dispatcher, "127.0.0.1", port, mcp=False, dashboard=False))
+        try:
+            while not dispatcher.running:  # bounded by the wait_for below
+                assert not serving.done(), serving
+                await asyncio.sleep(0.01)
+        finally:
+            serving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await serving
+
+    asyncio.run(asyncio.wait_for(serve_until_it_runs(), 10))
+    assert EventType.OPERATION_DISPATCHER_STARTED in [e.event_type for e in dispatcher.events()]

@@ -57,6 +57,17 @@ def test_with_a_token_every_endpoint_needs_it(start_server) -> None:  # type: ig
         assert http.get("/dispatcher").status_code == 200
 
 
+def test_the_bearer_scheme_name_is_matched_in_any_letter_case(start_server) -> None:  # type: ignore[no-untyped-def]
+    live = start_server(token=TOKEN)
+    with live.client(authorized=False) as http:
+        for scheme in ("Bearer", "bearer", "BEARER", "bEaReR"):
+            for method, path in (("GET", "/dispatcher"), ("POST", "/dispatcher/pause"), ("POST", "/dispatcher/resume")):
+                r = http.request(method, path, headers={"authorization": f"{scheme} {TOKEN}"})
+                assert r.status_code == 200, (scheme, path, r.text)
+        for refused in (f"Bearer {TOKEN.upper()}", f"Bearer {TOKEN}x", f"Basic {TOKEN}", f"Bearer{TOKEN}", "Bearer", TOKEN):
+            assert http.get("/dispatcher", headers={"authorization": refused}).status_code == 401, refused
+
+
 def test_openapi_declares_the_bearer_scheme_only_with_a_token() -> None:
     with_token = create_app(make_dispatcher(), token=TOKEN, mcp=False).openapi()
     assert with_token["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"

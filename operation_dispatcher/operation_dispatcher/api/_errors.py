@@ -19,19 +19,25 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .._errors import DispatcherError
+from .._errors import ERROR_TABLE, DispatcherError
 
 log = logging.getLogger("operation_dispatcher.api")
 
-STATUS_BY_CODE = {"VALIDATION": 400, "NOT_FOUND": 404, "INVALID_STATE": 409, "DENIED": 409}
+STATUS_BY_CODE = {code: kind.http_status for code, kind in ERROR_TABLE.items() if code != "NONE"}
+"""The core's one table decides the status of each of its codes."""
+RETRY_AFTER_SECONDS = 1
+"""Sent with every 503 (STORAGE, UNAVAILABLE): the refusal changed nothing and a retry may succeed."""
 CODE_BY_STATUS = {401: "UNAUTHORIZED", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 422: "VALIDATION"}
 
 
 class ErrorBody(BaseModel):
-    code: str = Field(description="Stable code: VALIDATION, NOT_FOUND, INVALID_STATE, DENIED, UNAUTHORIZED, ...")
+    code: str = Field(
+        description="Stable code: VALIDATION, NOT_FOUND, INVALID_STATE, DENIED, STORAGE, UNAVAILABLE, TIMEOUT, UNAUTHORIZED, ..."
+    )
     message: str
     details: dict[str, Any] = Field(
-        default_factory=dict, description="`field` for validation errors, `reason` and `data` for denials."
+        default_factory=dict,
+        description="`field` for validation errors, `reason` and `data` for denials, `cause` for storage errors.",
     )
 
 
@@ -44,13 +50,23 @@ _DESCRIPTIONS = {
     401: "Missing or wrong `Authorization: Bearer <token>`.",
     404: "No operation with that id.",
     409: "Denied by the business logic (`details.reason`) or illegal in the current state.",
+    413: "The request body is over the body limit: VALIDATION, `details.field` is `body`, `details.limit` the bytes.",
     422: "The request does not match the schema; `details.field` names the field.",
+    503: "STORAGE (the store could not write; `details.cause`) or UNAVAILABLE; nothing changed; retry after `Retry-After`.",
+    504: "TIMEOUT: the dispatcher did not get there in time; nothing changed.",
 }
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for the given error statuses, all with our shape."""
-    return {status: {"model": ErrorResponse, "description": _DESCRIPTIONS[status]} for status in statuses}
+    return {status: _response(status) for status in statuses}
+
+
+def _response(status: int) -> dict[str, Any]:
+    entry: dict[str, Any] = {"model": ErrorResponse, "description": _DESCRIPTIONS[status]}
+    if status == 503:
+        entry["headers"] = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}}
+    return entry
 
 
 def error_json(status: int, code: str, message: str, headers: dict[str, str] | None = None, **details: Any) -> JSONResponse:
@@ -72,8 +88,9 @@ def _field_name(loc: tuple[Any, ...], body_name: str | None) -> str:
 
 async def _on_dispatcher_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DispatcherError)
-    body = exc.to_dict()
-    return JSONResponse({"error": body}, status_code=STATUS_BY_CODE.get(exc.code, 500))
+    status = STATUS_BY_CODE.get(exc.code, 500)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+    return JSONResponse({"error": exc.to_dict()}, status_code=status, headers=headers)
 
 
 async def _on_request_validation(request: Request, exc: Exception) -> JSONResponse:

@@ -2,15 +2,18 @@
 
 Every mutation goes through the core's own methods, so the REST door
 validates and handshakes exactly like the Python API: a cancel, pause or
-resume the business logic denies answers 409 with its reason.
+resume the business logic denies answers 409 with its reason. An add
+writes to the store, so it runs in a worker thread: a store waiting on a
+lock holds up that request alone, never the serving loop.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from .. import _limits as limits
 from .._dispatcher import OperationDispatcher
@@ -29,9 +32,22 @@ OperationId = Annotated[str, Path(min_length=1, max_length=limits.MAX_ID_LENGTH,
 
 
 class ReasonBody(BaseModel):
-    """Optional body of the handshake endpoints."""
+    """Optional body of the handshake endpoints; any other field is refused (422), not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Field(default=None, max_length=limits.MAX_STRING_LENGTH, description="Why; passed to the business logic.")
+
+
+class NewOperation(Operation):
+    """An operation as ``POST /operations/add`` takes it: ``resource_id`` may be left out."""
+
+    resource_id: str = Field(  # type: ignore[assignment]  # a default is never validated: null is still refused
+        default=None,  # absent means "this dispatcher's resource", filled in below
+        min_length=1,
+        max_length=limits.MAX_ID_LENGTH,
+        description="Defaults to this dispatcher's resource; another resource's id is refused (400).",
+    )
 
 
 def _dispatcher(request: Request) -> OperationDispatcher:
@@ -69,17 +85,23 @@ def history(
     "/add",
     response_model=list[AddResult],
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(400, 422),
+    responses=error_responses(400, 413, 422, 503),
 )
-def add_operations(
+async def add_operations(
     request: Request,
     operations: Annotated[
-        list[Operation],
+        list[NewOperation],
         Body(min_length=1, max_length=limits.MAX_OPERATIONS_PER_ADD, description="A non-empty list of operations."),
     ],
 ) -> list[AddResult]:
-    """Queue operations, all or nothing. An id already known is not added again (``added: false``)."""
-    return _dispatcher(request).add(operations)
+    """Queue operations, all or nothing. An id already known is not added again (``added: false``).
+
+    The schema check above answers 422 naming the field; the core then gets
+    the JSON objects themselves, as from every other door.
+    """
+    dispatcher = _dispatcher(request)
+    objects: list[dict[str, Any]] = await request.json()  # parsed once already: Starlette keeps it
+    return await run_in_threadpool(dispatcher.add, [{"resource_id": dispatcher.resource_id, **obj} for obj in objects])
 
 
 @router.get("/{operation_id}", response_model=OperationRecord, responses=error_responses(404, 422))
@@ -94,7 +116,7 @@ def operation_events(request: Request, operation_id: OperationId) -> list[Dispat
     return _dispatcher(request).events(operation_id)
 
 
-_HANDSHAKE_ERRORS = error_responses(404, 409, 422)
+_HANDSHAKE_ERRORS = error_responses(404, 409, 422, 503)
 
 
 @router.post("/{operation_id}/cancel", response_model=OperationRecord, responses=_HANDSHAKE_ERRORS)

@@ -95,13 +95,18 @@ class BrowserGuardMiddleware:
 
 
 class BearerTokenMiddleware:
-    """401 for any HTTP request outside the public shells without ``Authorization: Bearer <token>``."""
+    """401 for any HTTP request outside the public shells without ``Authorization: Bearer <token>``.
+
+    The scheme name is matched in any letter case (``bearer``, ``BEARER``),
+    as RFC 7235 says of every authentication scheme; the token itself is
+    compared exactly, in constant time.
+    """
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         if not token:
             raise ValueError("token must be a non-empty string")
         self.app = app
-        self._expected = f"Bearer {token}".encode()
+        self._expected = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or is_public(scope["path"]) or self._authorized(scope):
@@ -114,5 +119,6 @@ class BearerTokenMiddleware:
     def _authorized(self, scope: Scope) -> bool:
         for name, value in scope["headers"]:
             if name == b"authorization":
-                return hmac.compare_digest(value, self._expected)
+                scheme, _, credentials = value.partition(b" ")
+                return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.lstrip(b" "), self._expected)
         return False

@@ -1,9 +1,14 @@
 """Serving the app with uvicorn on the caller's running loop.
 
-``serve`` runs inside the current loop (the ROS node calls it from its
+The server runs inside the current loop (the ROS node serves it from its
 dispatcher thread's loop), so the dispatcher, the REST handlers and the SSE
 hub share one loop. Streams are ended as soon as shutdown begins, so
 stopping never waits for open dashboards.
+
+One owner of ``run()``: :func:`build_server` (what the ROS node and other
+embeddings use) never starts the dispatcher's loop unless asked to
+(``run_dispatcher=True``). :func:`serve` is the plain-Python "serve this
+dispatcher" helper, so it runs the loop unless told not to.
 """
 
 from __future__ import annotations
@@ -44,13 +49,15 @@ def build_server(
     cors_origins: Sequence[str] | None = None,
     dashboard: bool = True,
     mcp: bool = True,
-    run_dispatcher: bool = True,
+    run_dispatcher: bool = False,
     log_level: str = "warning",
     **app_options: Any,
 ) -> uvicorn.Server:
     """A ready uvicorn.Server; raises InsecureBindError for a non-loopback bind without a token.
 
     ``token`` defaults to the ``OPERATION_DISPATCHER_TOKEN`` environment variable.
+    ``run_dispatcher=True`` also runs ``dispatcher.run()`` while it serves;
+    by default the caller keeps owning the loop.
     """
     token = token or os.environ.get(TOKEN_ENV) or None
     check_bind(host, token)
@@ -73,11 +80,16 @@ async def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     token: str | None = None,
+    *,
+    run_dispatcher: bool = True,
     **options: Any,
 ) -> None:
-    """Serve REST, dashboard and MCP on the running loop until cancelled or ``should_exit``.
+    """Serve REST, dashboard and MCP on the running loop until cancelled, running the dispatcher too.
 
-    Options are those of :func:`build_server` (``cors_origins``, ``dashboard``,
-    ``mcp``, ``run_dispatcher``, ``log_level``...).
+    ``run_dispatcher`` (on here, unlike :func:`build_server`) starts
+    ``dispatcher.run()`` on this loop unless it already runs, and stops it
+    when serving ends; pass False when something else owns the loop.
+    Other options are those of :func:`build_server` (``cors_origins``,
+    ``dashboard``, ``mcp``, ``log_level``...).
     """
-    await build_server(dispatcher, host, port, token, **options).serve()
+    await build_server(dispatcher, host, port, token, run_dispatcher=run_dispatcher, **options).serve()
