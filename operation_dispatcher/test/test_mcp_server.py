@@ -123,3 +123,33 @@ async def test_rest_and_mcp_share_one_dispatcher(start_server) -> None:  # type:
             assert (await rest.get("/operations/shared")).json()["execution"]["state"] == "QUEUED"
             assert (await rest.post("/dispatcher/pause")).status_code == 200
         assert structured(await client.call_tool("get_dispatcher_state", {}))["paused"]
+
+
+async def test_arguments_are_held_to_what_each_tool_lists(start_server) -> None:  # type: ignore[no-untyped-def]
+    live = start_server(run_dispatcher=False)
+    async with Client(f"{live.url}/mcp", read_timeout_seconds=20) as client:
+        tools = (await client.list_tools()).tools
+        assert all(tool.input_schema.get("additionalProperties") is False for tool in tools)
+        structured(await client.call_tool("add_operations", {"operations": [{"id": "kept"}]}))
+
+        unknown = tool_error(await client.call_tool("cancel_operation", {"operation_id": "kept", "force": True}))
+        assert unknown["code"] == "VALIDATION" and unknown["details"]["field"] == "force", unknown
+        assert "force" in unknown["message"] and "operation_id" in unknown["message"]  # says what it does take
+        assert structured(await client.call_tool("get_operation", {"operation_id": "kept"}))["execution"]["state"] == "QUEUED"
+        assert tool_error(await client.call_tool("get_dispatcher_state", {"verbose": True}))["details"]["field"] == "verbose"
+
+        for not_an_int in (True, False, "10", 10.0):
+            refused = tool_error(await client.call_tool("get_history", {"limit": not_an_int}))
+            assert refused["code"] == "VALIDATION" and refused["details"]["field"] == "limit", (not_an_int, refused)
+        assert structured(await client.call_tool("get_history", {"limit": 10})) == []
+
+
+async def test_start_and_stop_answer_once_done(start_server) -> None:  # type: ignore[no-untyped-def]
+    live = start_server(run_dispatcher=False)
+    async with Client(f"{live.url}/mcp", read_timeout_seconds=20) as client:
+        started = await asyncio.gather(*(client.call_tool("start_dispatcher", {}) for _ in range(10)))
+        assert {structured(result)["status"] for result in started} == {"RUNNING"}
+        stopped = await asyncio.gather(*(client.call_tool("stop_dispatcher", {}) for _ in range(10)))
+        assert {structured(result)["status"] for result in stopped} == {"STOPPED"}
+    events = [e.event_type.value for e in live.dispatcher.events()]
+    assert events == ["OPERATION_DISPATCHER_STARTED", "OPERATION_DISPATCHER_STOPPED"]

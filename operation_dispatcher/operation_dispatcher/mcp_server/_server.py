@@ -4,7 +4,14 @@ Built on the official ``mcp`` SDK (``MCPServer``, formerly FastMCP). Every
 tool calls the same core method as the REST door, so an agent is bound by
 the same validation and handshakes: a cancel, pause or resume the business
 logic denies comes back as a tool error whose text is the core's error
-JSON, reason included, ``{"error": {"code": "DENIED", "message", "details": {"reason", "data"}}}``.
+JSON, reason included, ``{"error": {"code": "DENIED", "message", "details": {"reason", "data"}}}``;
+a store that cannot write answers ``STORAGE`` with its cause, like REST's 503.
+
+Arguments are held to what each tool lists: an unknown argument is refused
+(VALIDATION naming it), and integers are strict (``limit: true`` is no 1).
+The tools that write (add, pause/resume of the dispatcher) are plain
+functions, which the SDK runs in a worker thread, so a store waiting on a
+lock never holds up the serving loop.
 """
 
 from __future__ import annotations
@@ -17,12 +24,12 @@ from typing import Annotated, Any
 import pydantic
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError, UnexpectedToolError
-from mcp_types import ToolAnnotations
+from mcp_types import Tool, ToolAnnotations
 from pydantic import Field
 
 from .. import _limits as limits
 from .._dispatcher import OperationDispatcher
-from .._errors import DispatcherError, NotFoundError
+from .._errors import DispatcherError, NotFoundError, ValidationError
 from .._models import (
     AddResult,
     DispatcherSnapshot,
@@ -39,7 +46,8 @@ the dispatcher asks external business logic before it starts, cancels, pauses or
 resumes one. Add operations with add_operations, watch them with list_operations,
 get_operation and get_operation_events (OPERATION_START_DENIED events carry the
 business logic's reason). A refused request returns an error whose JSON names the
-code (VALIDATION, NOT_FOUND, INVALID_STATE, DENIED) and, for DENIED, the reason.
+code (VALIDATION, NOT_FOUND, INVALID_STATE, DENIED, STORAGE, UNAVAILABLE, TIMEOUT) and,
+for DENIED, the reason; STORAGE and UNAVAILABLE changed nothing and may be retried.
 Resources: dispatcher://state and dispatcher://queue."""
 
 _READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True)
@@ -60,20 +68,38 @@ def _as_tool_error() -> Iterator[None]:
         raise ToolError(json.dumps({"error": exc.to_dict()}, default=str)) from exc
 
 
+def _tool_error(name: str, error: DispatcherError) -> ToolError:
+    return ToolError(f"Error executing tool {name}: {json.dumps({'error': error.to_dict()}, default=str)}")
+
+
 class _DispatcherMCPServer(MCPServer):
-    """Arguments that fail a tool's schema (an empty list, a limit out of range, an unknown state)
-    are refused in the same shape as a core refusal: ``{"error": {"code": "VALIDATION", "message",
-    "details": {"field"}}}`` naming the argument, not the SDK's pydantic dump."""
+    """Arguments that fail a tool's schema (an empty list, a limit out of range, an unknown state,
+    an argument the tool does not take) are refused in the same shape as a core refusal:
+    ``{"error": {"code": "VALIDATION", "message", "details": {"field"}}}`` naming the argument,
+    not the SDK's pydantic dump."""
+
+    async def list_tools(self) -> list[Tool]:
+        """Each input schema says what :meth:`call_tool` enforces: no argument beyond those listed."""
+        return [
+            tool.model_copy(update={"input_schema": {**tool.input_schema, "additionalProperties": False}})
+            for tool in await super().list_tools()
+        ]
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        tool = next((t for t in await super().list_tools() if t.name == name), None)
+        if tool is not None:  # an unknown tool is the SDK's to refuse
+            known = tool.input_schema.get("properties", {})
+            unknown = sorted(set(arguments) - set(known))
+            if unknown:
+                takes = ", ".join(sorted(known)) or "no arguments"
+                raise _tool_error(name, ValidationError(f"{unknown[0]}: {name} takes no such argument (it takes {takes})", field=unknown[0]))
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
             cause = exc.__cause__
             if isinstance(exc, UnexpectedToolError) or not isinstance(cause, pydantic.ValidationError):
                 raise
-            error = validation_error_from(cause)
-            raise ToolError(f"Error executing tool {name}: {json.dumps({'error': error.to_dict()}, default=str)}") from cause
+            raise _tool_error(name, validation_error_from(cause)) from cause
 
 
 def create_mcp_server(dispatcher: OperationDispatcher, lifecycle: DispatcherLifecycle | None = None) -> MCPServer:
@@ -99,7 +125,9 @@ def create_mcp_server(dispatcher: OperationDispatcher, lifecycle: DispatcherLife
         return dispatcher.current()
 
     @server.tool(annotations=_READ)
-    def get_history(limit: Annotated[int, Field(ge=1, le=limits.HISTORY_LIMIT_MAX)] = limits.HISTORY_LIMIT_DEFAULT) -> list[OperationRecord]:
+    def get_history(
+        limit: Annotated[int, Field(strict=True, ge=1, le=limits.HISTORY_LIMIT_MAX)] = limits.HISTORY_LIMIT_DEFAULT,
+    ) -> list[OperationRecord]:
         """Finished operations (COMPLETED, FAILED, CANCELLED), newest first."""
         with _as_tool_error():
             return dispatcher.history(limit)
@@ -167,15 +195,15 @@ def create_mcp_server(dispatcher: OperationDispatcher, lifecycle: DispatcherLife
 
     @server.tool(annotations=_CONTROL)
     async def start_dispatcher() -> DispatcherSnapshot:
-        """Run the dispatcher loop if it is not running."""
-        await lifecycle.start()
-        return dispatcher.snapshot()
+        """Run the dispatcher loop if it is not running; answers once it runs."""
+        with _as_tool_error():
+            return await lifecycle.start()
 
     @server.tool(annotations=_CONTROL)
     async def stop_dispatcher() -> DispatcherSnapshot:
-        """Stop the dispatcher loop; queued operations stay queued."""
-        await lifecycle.stop()
-        return dispatcher.snapshot()
+        """Stop the dispatcher loop and answer once it stopped; queued operations stay queued."""
+        with _as_tool_error():
+            return await lifecycle.stop()
 
     @server.resource("dispatcher://state", mime_type="application/json")
     def state_resource() -> str:
