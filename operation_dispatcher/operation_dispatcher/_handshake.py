@@ -1,7 +1,8 @@
-"""Asking the business logic, and turning any answer into a Decision.
+"""Asking the business logic; its answer becomes a Decision through ``Decision.coerce``.
 
 The loop must never hang or die on a callback: a timeout, an exception or
-an answer of the wrong type all become a denial that says what happened.
+an answer of the wrong type (see ``Decision.coerce``) all become a denial
+that says what happened.
 """
 
 from __future__ import annotations
@@ -13,26 +14,9 @@ from typing import Any
 
 from ._models import Decision, DispatchEvent
 
-Answer = bool | Decision | None
+Answer = bool | Decision | dict[str, Any] | tuple[bool, str | None] | None
+"""What a request callback may answer (see ``Decision.coerce``)."""
 RequestCallback = Callable[[DispatchEvent], Answer | Awaitable[Answer]]
-
-
-_APPROVED = Decision(approved=True)  # never mutated: the hot path of every approved start
-
-
-def normalize(answer: Any, default: bool) -> Decision:
-    """True / False / None (the default applies) / Decision -> Decision."""
-    if answer is True:
-        return _APPROVED
-    if isinstance(answer, Decision):
-        return answer
-    if answer is None:
-        return Decision(approved=default, reason=None if default else "no business logic decision; default is deny", data={"default": True})
-    if isinstance(answer, bool):
-        return Decision(approved=answer, reason=None if answer else "denied by business logic")
-    if isinstance(answer, dict) and isinstance(answer.get("approved"), bool):
-        return Decision.model_validate(answer)
-    return Decision(approved=False, reason=f"business logic answered with a {type(answer).__name__}; expected bool, None or Decision")
 
 
 async def ask(
@@ -49,7 +33,7 @@ async def ask(
     which case the timeout also bounds a callback that blocks.
     """
     if callback is None:
-        return normalize(None, default)
+        return Decision.coerce(None, default)
     try:
         if sync_in_thread and not inspect.iscoroutinefunction(callback):
             answer = await asyncio.wait_for(asyncio.to_thread(callback, event), timeout)
@@ -63,4 +47,4 @@ async def ask(
         raise
     except Exception as exc:
         return Decision(approved=False, reason=f"request callback raised {type(exc).__name__}: {exc}", data={"error": True})
-    return normalize(answer, default)
+    return Decision.coerce(answer, default)

@@ -11,6 +11,12 @@ from datetime import datetime, timezone
 MAX_ID_LENGTH = 128
 MAX_STRING_LENGTH = 1024
 MAX_PAYLOAD_BYTES = 64 * 1024
+"""Bytes of a payload (or a decision's data) as compact UTF-8 JSON."""
+MAX_JSON_DEPTH = 32
+"""Nesting of a payload (or a decision's data): a flat object is depth 1, ``{"a": [1]}`` depth 2.
+What is accepted must be read back through every door, and readers nest it
+further (a record holds the operation, a list holds records); JSON parsers
+stop at a few hundred levels (pydantic's at about 200), so 32 leaves room."""
 MAX_OPERATIONS_PER_ADD = 10_000
 MAX_DEPENDENCIES = 64
 PRIORITY_MIN = -1_000_000

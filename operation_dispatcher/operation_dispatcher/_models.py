@@ -30,12 +30,56 @@ def utcnow() -> datetime:
 def _as_utc(value: datetime | None, field: str) -> datetime | None:
     if value is None:
         return None
-    value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-    if not limits.EARLIEST_DATE <= value < limits.LATEST_DATE:
+    try:
+        utc = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC, 9999-12-31T23:59-01:00 in year 10000
+        utc = None
+    if utc is None or not limits.EARLIEST_DATE <= utc < limits.LATEST_DATE:
         raise ValueError(
             f"{field} {value.isoformat()} is out of range "
             f"[{limits.EARLIEST_DATE.date()}, {limits.LATEST_DATE.date()})"
         )
+    return utc
+
+
+_COMPACT_JSON = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":"))  # built once, not per call
+_JSON_CONTAINERS = (dict, list, tuple)  # what the encoder nests (a tuple is an array)
+
+
+def check_json(value: dict[str, Any], field: str) -> dict[str, Any]:
+    """Refuse (ValueError naming ``field``) a JSON object that could not be stored and served back.
+
+    The one check of free JSON that callers put into the store: an
+    operation's payload and a decision's data. At most
+    ``limits.MAX_JSON_DEPTH`` levels, string keys, no NaN / infinity, valid
+    Unicode (a Python str may hold a lone surrogate, UTF-8 cannot), at most
+    ``limits.MAX_PAYLOAD_BYTES`` as compact UTF-8 JSON. The depth is walked
+    with a list, not recursion, and the walk stops one level past the
+    limit: a value nested 10,000 deep costs 33 steps and no stack.
+    """
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > limits.MAX_JSON_DEPTH:
+            raise ValueError(f"{field} is nested more than {limits.MAX_JSON_DEPTH} levels deep (a flat object is 1)")
+        if isinstance(node, dict):
+            for key, child in node.items():
+                if not isinstance(key, str):
+                    raise ValueError(f"{field} has a {type(key).__name__} key; JSON keys are strings")
+                if isinstance(child, _JSON_CONTAINERS):
+                    pending.append((child, depth + 1))
+        else:
+            pending.extend((child, depth + 1) for child in node if isinstance(child, _JSON_CONTAINERS))
+    try:
+        size = len(_COMPACT_JSON.encode(value).encode())
+    except UnicodeEncodeError:
+        raise ValueError(f"{field} holds text that is not valid Unicode (a lone surrogate)") from None
+    except ValueError as exc:  # NaN or infinity (allow_nan=False), or an integer of over 4300 digits
+        raise ValueError(f"{field} is not JSON: {exc}") from None
+    except TypeError as exc:
+        raise ValueError(f"{field} must be JSON-serialisable: {exc}") from None
+    if size > limits.MAX_PAYLOAD_BYTES:
+        raise ValueError(f"{field} is {size} bytes encoded; the limit is {limits.MAX_PAYLOAD_BYTES}")
     return value
 
 
@@ -112,10 +156,10 @@ class Dependency(BaseModel):
     type: DependencyType = DependencyType.FINISH_TO_START
 
 
-_COMPACT_JSON = json.JSONEncoder(allow_nan=False, separators=(",", ":"))  # one encoder: json.dumps builds one per call
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
 RESERVED_IDS = frozenset({"add", "current", "history"})  # REST paths /operations/<these> mean something else
 _DATE_RANGE = f"UTC, within [{limits.EARLIEST_DATE.date()}, {limits.LATEST_DATE.date()})"
+_JSON_BOUNDS = f"{limits.MAX_PAYLOAD_BYTES // 1024} KiB as UTF-8 JSON, nested at most {limits.MAX_JSON_DEPTH} deep"
 
 
 class Operation(BaseModel):
@@ -132,14 +176,25 @@ class Operation(BaseModel):
     )
     resource_id: str = Field(min_length=1, max_length=limits.MAX_ID_LENGTH)
     payload: dict[str, Any] = Field(
-        default_factory=dict, description="Free-form JSON object for the executor (at most 64 KiB)."
+        default_factory=dict,
+        description=f"Free-form JSON object for the executor (at most {_JSON_BOUNDS}).",
     )
-    priority: int = Field(default=0, ge=limits.PRIORITY_MIN, le=limits.PRIORITY_MAX, description="Higher first.")
+    # Numbers are strict (no "5", no true, no 5.0 for an int) so that every door refuses the same inputs.
+    priority: int = Field(
+        default=0, strict=True, ge=limits.PRIORITY_MIN, le=limits.PRIORITY_MAX, description="Higher first."
+    )
     release_date: datetime | None = Field(default=None, description=f"Not before this time; {_DATE_RANGE}.")
     planned_duration: float | None = Field(
-        default=None, ge=0, le=limits.MAX_DURATION_SECONDS, allow_inf_nan=False, description="Expected duration in seconds."
+        default=None,
+        strict=True,  # an int is still a number of seconds; a string or a bool is not
+        ge=0,
+        le=limits.MAX_DURATION_SECONDS,
+        allow_inf_nan=False,
+        description="Expected duration in seconds.",
     )
-    due_date: datetime | None = Field(default=None, description=f"Should be done by this time; {_DATE_RANGE}.")
+    due_date: datetime | None = Field(
+        default=None, description=f"Should be done by this time, not before release_date; {_DATE_RANGE}."
+    )  # declared after release_date: its validator reads the validated release_date
     dependencies: tuple[Dependency, ...] = Field(
         default=(), max_length=limits.MAX_DEPENDENCIES, description="Operations this one waits for (a list in JSON)."
     )  # declared after id: its validator reads the validated id
@@ -152,26 +207,24 @@ class Operation(BaseModel):
             raise ValueError(f"id {value!r} is reserved (it names a REST path)")
         return value
 
-    @field_validator("release_date", "due_date", "created_at")
+    @field_validator("release_date", "created_at")
     @classmethod
     def _utc(cls, value: datetime | None, info: pydantic.ValidationInfo) -> datetime | None:
         return _as_utc(value, info.field_name or "date")
 
+    @field_validator("due_date")
+    @classmethod
+    def _due_after_release(cls, value: datetime | None, info: pydantic.ValidationInfo) -> datetime | None:
+        due = _as_utc(value, "due_date")
+        release = info.data.get("release_date")
+        if due is not None and release is not None and due < release:
+            raise ValueError(f"due_date {due.isoformat()} is before release_date {release.isoformat()}")
+        return due
+
     @field_validator("payload")
     @classmethod
     def _json_payload(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if not value:
-            return value
-        try:
-            encoded = _COMPACT_JSON.encode(value)
-        except ValueError as exc:
-            raise ValueError("payload must not contain NaN or infinity") from exc
-        except TypeError as exc:
-            raise ValueError(f"payload must be JSON-serialisable: {exc}") from exc
-        size = len(encoded.encode())
-        if size > limits.MAX_PAYLOAD_BYTES:
-            raise ValueError(f"payload is {size} bytes encoded; the limit is {limits.MAX_PAYLOAD_BYTES}")
-        return value
+        return check_json(value, "payload") if value else value
 
     @field_validator("dependencies")
     @classmethod
@@ -222,11 +275,74 @@ class DispatchEvent(BaseModel):
 
 
 class Decision(BaseModel):
-    """A business-logic answer to a ``*_REQUESTED`` event."""
+    """A business-logic answer to a ``*_REQUESTED`` event.
 
-    approved: bool
+    Whatever a callback answers becomes one through :meth:`coerce`. Its data
+    goes into the denial or STARTED event, so it is bounded like a payload.
+    Fields are keywords with defaults: a later one (say, "ask again later")
+    adds a field, not a new shape.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)  # frozen: the approval below is shared
+
+    approved: bool = Field(strict=True)
     reason: str | None = None
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict, description=f"Free-form JSON object ({_JSON_BOUNDS}).")
+
+    @field_validator("reason")
+    @classmethod
+    def _storable_reason(cls, value: str | None) -> str | None:
+        # A lone surrogate (a Python str may hold one, UTF-8 cannot) would make its event unstorable:
+        # shown escaped instead, as the reason of an approval must not turn it into a denial.
+        return value if value is None or value.isascii() else value.encode("utf-8", "backslashreplace").decode()
+
+    @field_validator("data")
+    @classmethod
+    def _json_data(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return check_json(value, "data") if value else value
+
+    @classmethod
+    def coerce(cls, answer: Any, default: bool) -> Decision:
+        """The one place a business-logic answer becomes a Decision; it never raises.
+
+        - ``True``: approved (one shared instance: the hot path builds nothing);
+        - ``False``: denied, "denied by business logic";
+        - ``None``: no opinion, ``default`` applies (data ``{"default": true}``);
+        - a Decision: itself, once its data is checked again (a dict may change after it was built);
+        - a dict (the fields of a Decision) or a 2-tuple ``(approved, reason)``: validated as a Decision.
+
+        Anything else, and any of these that does not validate (a reason 5, data
+        "x", an unknown key, data nested too deep), is a denial whose reason says
+        what was wrong: a bug in the business logic stops the robot, not the loop.
+        """
+        if answer is True:
+            return _APPROVED
+        if answer is False:
+            return cls(approved=False, reason="denied by business logic")
+        if answer is None:
+            reason = None if default else "no business logic decision; default is deny"
+            return cls(approved=default, reason=reason, data={"default": True})
+        try:
+            if isinstance(answer, Decision):
+                if answer.data:
+                    check_json(answer.data, "data")
+                return answer
+            if isinstance(answer, tuple) and len(answer) == 2:
+                return cls.model_validate({"approved": answer[0], "reason": answer[1]})
+            if isinstance(answer, dict):
+                return cls.model_validate(answer)
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError too
+            problem = validation_error_from(exc).message if isinstance(exc, pydantic.ValidationError) else str(exc)
+            return cls(approved=False, reason=f"business logic answered with an invalid decision: {problem}", data={"error": True})
+        return cls(
+            approved=False,
+            reason=f"business logic answered with a {type(answer).__name__}; "
+            "expected True, False, None, a Decision, a dict of its fields or (approved, reason)",
+            data={"error": True},
+        )
+
+
+_APPROVED = Decision(approved=True)  # never changed (frozen, no data): the answer of every plain True
 
 
 class DispatcherStatus(str, Enum):
@@ -272,23 +388,35 @@ def validation_error_from(exc: pydantic.ValidationError, prefix: str = "") -> Va
     return ValidationError(f"{field}: {message}" if field else message, field=field or None, errors=len(exc.errors()))
 
 
-def parse_operation(data: Operation | dict[str, Any], prefix: str = "") -> Operation:
-    """Validate one operation given as a model or a mapping; raise our ValidationError."""
+def parse_operation(
+    data: Operation | dict[str, Any], prefix: str = "", *, default_resource_id: str | None = None
+) -> Operation:
+    """Validate one operation given as a model or a mapping; raise our ValidationError.
+
+    A mapping without a ``resource_id`` key gets ``default_resource_id`` (the
+    dispatcher's own), when one is given.
+    """
     if isinstance(data, Operation):
         return data
     if not isinstance(data, dict):
         raise ValidationError(f"{prefix or 'operation'} must be an object, got {type(data).__name__}", field=prefix or None)
+    if default_resource_id is not None and "resource_id" not in data:
+        data = {**data, "resource_id": default_resource_id}
     try:
         return Operation.model_validate(data)
     except pydantic.ValidationError as exc:
         raise validation_error_from(exc, prefix) from None
 
 
-def parse_operations(items: Iterable[Operation | dict[str, Any]]) -> list[Operation]:
-    """Validate a batch for ``add``: non-empty, bounded, each item valid."""
+def parse_operations(
+    items: Iterable[Operation | dict[str, Any]], *, default_resource_id: str | None = None
+) -> list[Operation]:
+    """Validate a batch for ``add``: non-empty, bounded, each item valid (see :func:`parse_operation`)."""
     if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
         raise ValidationError("operations must be a list", field="operations")
-    operations = [parse_operation(item, f"operations[{i}]") for i, item in enumerate(items)]
+    operations = [
+        parse_operation(item, f"operations[{i}]", default_resource_id=default_resource_id) for i, item in enumerate(items)
+    ]
     if not operations:
         raise ValidationError("operations must not be empty", field="operations")
     if len(operations) > limits.MAX_OPERATIONS_PER_ADD:
