@@ -86,6 +86,8 @@ def _nested(depth: int) -> dict[str, Any]:
     return value
 
 
+_HTTP_BODY_LIMIT = 4 * 1024 * 1024  # operation_dispatcher.api.MAX_REQUEST_BODY_BYTES (this module imports no door)
+
 CASES: list[Case] = [
     # --- add: shape of the request
     Case("add-empty-list", "add with an empty list of operations", "add", _add(),
@@ -98,6 +100,10 @@ CASES: list[Case] = [
          "VALIDATION", ("operations", "JSON"), 422,
          not_expressible={"python": "no JSON text in a Python call",
                           "ros": "no JSON body (a malformed payload_json is add-payload-bad-json-text)"}),
+    Case("add-body-too-large", "add whose request body is over 4 MiB (the HTTP doors' body limit)", "raw_body",
+         {"body": json.dumps([_op("huge", payload={"blob": "x" * _HTTP_BODY_LIMIT})])},
+         "VALIDATION", ("body", str(_HTTP_BODY_LIMIT)), 413,
+         not_expressible={"python": "no request body in a Python call", "ros": "no HTTP body"}),
     Case("add-too-many", "add with 10,001 operations (limit 10,000)", "add",
          _add(*[_op(f"bulk-{i}") for i in range(10_001)]),
          "VALIDATION", ("operations", "10000"), 422),
@@ -200,6 +206,7 @@ CASES: list[Case] = [
     Case("history-limit-too-big", "history limit 1001 (range 1..1000)", "history", {"limit": 1001},
          "VALIDATION", ("limit",), 422),
     Case("history-limit-wrong-type", "history limit 'ten'", "history", {"limit": "ten"}, "VALIDATION", ("limit",), 422),
+    Case("history-limit-bool", "history limit true (no integer)", "history", {"limit": True}, "VALIDATION", ("limit",), 422),
     # --- handshaken control and illegal transitions
     Case("cancel-unknown-id", "cancel 'ghost'", "cancel", {"operation_id": "ghost"}, "NOT_FOUND", ("ghost",), 404),
     Case("cancel-finished", "cancel done-1, already COMPLETED", "cancel", {"operation_id": "done-1"},
@@ -208,6 +215,10 @@ CASES: list[Case] = [
          "DENIED", (DENY_CANCEL,), 409, events=("OPERATION_CANCEL_REQUESTED", "OPERATION_CANCEL_DENIED")),
     Case("cancel-reason-too-long", "cancel queued-1 with a reason of 2,000 characters (limit 1024)", "cancel",
          {"operation_id": "queued-1", "reason": "r" * 2000}, "VALIDATION", ("reason",), 422),
+    Case("cancel-unknown-field", "cancel queued-1 with an extra field force: true (refused, not ignored)", "cancel",
+         {"operation_id": "queued-1", "force": True}, "VALIDATION", ("force",), 422,
+         not_expressible={"python": "an unknown keyword is Python's TypeError, before the core",
+                          "ros": "OperationCommand has no field force"}),
     Case("pause-queued", "pause queued-1, which is not RUNNING", "pause_operation", {"operation_id": "queued-1"},
          "INVALID_STATE", ("queued-1", "QUEUED"), 409),
     Case("resume-running", "resume running-1, which is not PAUSED", "resume_operation", {"operation_id": "running-1"},
@@ -297,7 +308,8 @@ def rest_request(case: Case) -> tuple[str, str, dict[str, Any], bytes | None]:
         return "GET", "/operations/history", {"limit": a["limit"]}, None
     if case.action in ("cancel", "pause_operation", "resume_operation"):
         verb = case.action.removesuffix("_operation")
-        body = json.dumps({"reason": a["reason"]}).encode() if a.get("reason") is not None else None
+        fields = {k: v for k, v in a.items() if k != "operation_id" and v is not None}  # reason, or a field it has not
+        body = json.dumps(fields).encode() if fields else None
         return "POST", f"/operations/{a['operation_id']}/{verb}", {}, body
     if case.action == "pause_dispatcher":
         return "POST", "/dispatcher/pause", {}, json.dumps({"reason": a["reason"]}).encode()
@@ -320,7 +332,7 @@ def mcp_call(case: Case) -> tuple[str, dict[str, Any]]:
         "events": ("get_operation_events", {"operation_id": a.get("operation_id")}),
         "list": ("list_operations", {"state": a.get("state")}),
         "history": ("get_history", {"limit": a.get("limit")}),
-        "cancel": ("cancel_operation", {k: v for k, v in a.items() if k in ("operation_id", "reason")}),
+        "cancel": ("cancel_operation", dict(a)),  # every argument, a tool's unknown ones too
         "pause_operation": ("pause_operation", {k: v for k, v in a.items() if k in ("operation_id", "reason")}),
         "resume_operation": ("resume_operation", {k: v for k, v in a.items() if k in ("operation_id", "reason")}),
         "pause_dispatcher": ("pause_dispatcher", {"reason": a.get("reason")}),
@@ -457,8 +469,8 @@ def _cell(case: Case, door: str) -> str:
             "rest": f"{case.rest_status} {case.code}",
             "mcp": f"tool error {case.code}",
         }[door]
-        if door == "mcp" and case.action == "raw_body":
-            answer = "JSON-RPC parse error -32700"
+        if door == "mcp" and case.action == "raw_body":  # refused by HTTP before JSON-RPC, or by its parser
+            answer = f"HTTP 413 {case.code}" if case.rest_status == 413 else "JSON-RPC parse error -32700"
     if door in case.known_bugs:
         answer = f"**xfail** (known bug, see below); should be {answer}"
     return answer
