@@ -115,6 +115,9 @@ def test_400_for_input_the_core_refuses(start_server) -> None:  # type: ignore[n
         ("POST", "/operations/x/cancel", {"force": True}, "force"),
         ("POST", "/operations/x/pause", {"reason": "door open", "force": True}, "force"),
         ("POST", "/operations/x/resume", {"now": True}, "now"),
+        ("POST", "/dispatcher/start", {"force": True}, "force"),
+        ("POST", "/dispatcher/stop", {"now": True}, "now"),
+        ("POST", "/dispatcher/resume", {"force": True}, "force"),
     ],
 )
 def test_422_names_the_field(start_server, method, path, body, field) -> None:  # type: ignore[no-untyped-def]
