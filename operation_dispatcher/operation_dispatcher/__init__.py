@@ -5,7 +5,18 @@ Pure Python; never imports rclpy. The ROS 2 glue lives in
 """
 
 from ._dispatcher import INTERRUPTED_FAIL, INTERRUPTED_REQUEUE, OperationDispatcher
-from ._errors import DeniedError, DispatcherError, InvalidStateError, NotFoundError, ValidationError
+from ._errors import (
+    ERROR_TABLE,
+    DeniedError,
+    DispatcherError,
+    ErrorKind,
+    InvalidStateError,
+    NotFoundError,
+    RequestTimeoutError,
+    StorageError,
+    UnavailableError,
+    ValidationError,
+)
 from ._handshake import RequestCallback
 from ._models import (
     AddResult,
@@ -34,6 +45,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_SORT_RULES",
+    "ERROR_TABLE",
     "INTERRUPTED_FAIL",
     "INTERRUPTED_REQUEUE",
     "AddResult",
@@ -47,6 +59,7 @@ __all__ = [
     "DispatcherError",
     "DispatcherSnapshot",
     "DispatcherStatus",
+    "ErrorKind",
     "EventType",
     "FailureRetryPolicy",
     "InvalidStateError",
@@ -60,10 +73,13 @@ __all__ = [
     "OperationRunner",
     "OperationState",
     "RequestCallback",
+    "RequestTimeoutError",
     "SQLiteStore",
     "SortRule",
     "Store",
+    "StorageError",
     "StoredState",
+    "UnavailableError",
     "ValidationError",
     "parse_operation",
     "parse_operations",

@@ -17,6 +17,7 @@ from typing import Any
 from builtin_interfaces.msg import Time
 
 from operation_dispatcher import (
+    ERROR_TABLE,
     Decision,
     Dependency,
     DependencyType,
@@ -35,18 +36,9 @@ from operation_dispatcher_interfaces.srv import AddOperations
 
 _INT32_MAX = 2**31 - 1
 
-# One numbering for every srv and action (the constants are the same in each).
-ERROR_CODES: dict[str, int] = {
-    "NONE": AddOperations.Response.NONE,
-    "VALIDATION": AddOperations.Response.VALIDATION,
-    "NOT_FOUND": AddOperations.Response.NOT_FOUND,
-    "INVALID_STATE": AddOperations.Response.INVALID_STATE,
-    "DENIED": AddOperations.Response.DENIED,
-    "TIMEOUT": AddOperations.Response.TIMEOUT,
-    "UNAVAILABLE": AddOperations.Response.UNAVAILABLE,
-    "INTERNAL": AddOperations.Response.INTERNAL,
-    "ALREADY_EXISTS": AddOperations.Response.ALREADY_EXISTS,
-}
+# One numbering for every srv and action (the constants are the same in each),
+# read from the srv by the names of the core's ERROR_TABLE (test_conversions checks they agree).
+ERROR_CODES: dict[str, int] = {code: getattr(AddOperations.Response, code) for code in ERROR_TABLE}
 
 STATE_CONSTANTS: dict[OperationState, int] = {
     OperationState.QUEUED: msg.OperationStatus.QUEUED,
@@ -125,6 +117,8 @@ def parse_json_object(text: str, field: str) -> dict[str, Any]:
         value = json.loads(text, parse_constant=_reject_constant)
     except ValueError as exc:
         raise ValidationError(f"{field}: not valid JSON ({exc})", field=field) from None
+    except RecursionError:  # Python's JSON reader stops near 1000 levels; the core then refuses past 32
+        raise ValidationError(f"{field}: nested too deep to read", field=field) from None
     if not isinstance(value, dict):
         raise ValidationError(f"{field}: must be a JSON object, got {_json_kind(value)}", field=field)
     return value
@@ -292,13 +286,14 @@ def snapshot_to_msg(snapshot: DispatcherSnapshot, current_progress: float = 0.0)
 # ---------------------------------------------------------------- handshake
 
 def decision_from_response(approved: bool, reason: str, data_json: str) -> Decision:
-    """Handshake response fields -> Decision. Bad data_json is reported in the
-    decision, not raised: a business-logic bug must not crash the dispatcher."""
+    """Handshake response fields -> Decision, through ``Decision.coerce``. Bad
+    data_json (not a JSON object, nested too deep, too big) is a denial saying
+    so, not an exception: a business-logic bug must not crash the dispatcher."""
     try:
         data = parse_json_object(data_json, "data_json")
     except ValidationError as exc:
         return Decision(approved=False, reason=f"business logic answered with bad data_json: {exc.message}", data={"error": True})
-    return Decision(approved=approved, reason=reason or None, data=data)
+    return Decision.coerce({"approved": approved, "reason": reason or None, "data": data}, default=False)
 
 
 def decision_to_response_fields(decision: Decision) -> dict[str, Any]:
