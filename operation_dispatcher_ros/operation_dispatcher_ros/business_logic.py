@@ -23,11 +23,15 @@ operation, by calling the handshake services this node serves
 
 A ``decide_*`` method gets the request's ``event``
 (operation_dispatcher_interfaces/msg/DispatchEvent) and ``operation``
-(operation_dispatcher_interfaces/msg/Operation) and returns any of:
-``True`` / ``False``; ``(approved, reason)``; an
-``operation_dispatcher.Decision`` (approved, reason, data); or ``None`` =
-approve. A method that raises denies, with the exception as the reason, so
-a bug in a rule stops the robot rather than crashing the node.
+(operation_dispatcher_interfaces/msg/Operation) and answers as a request
+callback of the core does (``Decision.coerce`` reads both): ``True`` /
+``False``; ``(approved, reason)``; an ``operation_dispatcher.Decision``
+(approved, reason, data) or a dict of its fields; or ``None`` = no opinion,
+and this node's default is to approve. A method that raises denies, with
+the exception as the reason, and so does an answer that is no valid
+decision (a reason that is not text, data that is not a JSON object of at
+most 32 levels and 64 KiB...), with a reason saying what was wrong: a bug
+in a rule stops the robot rather than crashing the node.
 
 The node is spun by one thread (``executor_threads = 1``, honoured by
 ``run_node``): decisions and the node's own subscriptions never run
@@ -58,9 +62,12 @@ from operation_dispatcher import Decision
 from operation_dispatcher_interfaces.msg import DispatchEvent, Operation
 from operation_dispatcher_interfaces.srv import Handshake
 
+from .conversions import decision_to_response_fields
 from .qos import SERVICES_QOS
 
-DecisionLike = Union[Decision, bool, "tuple[bool, str]", None]
+DecisionLike = Union[Decision, bool, "tuple[bool, str | None]", "dict[str, Any]", None]
+APPROVE_BY_DEFAULT = True
+"""What a ``decide_*`` method's ``None`` means here (the dispatcher has its own default for no answer at all)."""
 
 REMEMBERED_ANSWERS = 1024  # recent decisions kept to answer re-sent copies of a request
 
@@ -75,19 +82,6 @@ def payload_of(operation: Operation) -> dict[str, Any]:
     except ValueError:
         return {}
     return payload if isinstance(payload, dict) else {}
-
-
-def as_decision(answer: DecisionLike) -> Decision:
-    """Normalise what a ``decide_*`` method returned."""
-    if answer is None:
-        return Decision(approved=True)
-    if isinstance(answer, Decision):
-        return answer
-    if isinstance(answer, bool):
-        return Decision(approved=answer)
-    if isinstance(answer, tuple) and len(answer) == 2 and isinstance(answer[0], bool):
-        return Decision(approved=answer[0], reason=str(answer[1]) if answer[1] else None)
-    raise TypeError(f"a decide method returned {answer!r}; expected bool, (bool, reason), Decision or None")
 
 
 class BusinessLogicNode(Node):
@@ -130,17 +124,14 @@ class BusinessLogicNode(Node):
                 response.approved, response.reason, response.data_json = self._answers[event_id]
                 return response
             try:
-                decision = as_decision(decide(request.event, request.operation))
-                data_json = json.dumps(decision.data) if decision.data else ""
+                decision = Decision.coerce(decide(request.event, request.operation), APPROVE_BY_DEFAULT)
             except Exception as exc:
                 self.get_logger().error(f"decide_{kind} raised {exc!r}; denying")
                 decision = Decision(approved=False, reason=f"business logic error in decide_{kind}: {exc}")
-                data_json = ""
-            response.approved = decision.approved
-            response.reason = decision.reason or ""
-            response.data_json = data_json
+            fields = decision_to_response_fields(decision)
+            response.approved, response.reason, response.data_json = fields["approved"], fields["reason"], fields["data_json"]
             if event_id:
-                self._answers[event_id] = (response.approved, response.reason, data_json)
+                self._answers[event_id] = (response.approved, response.reason, response.data_json)
                 if len(self._answers) > REMEMBERED_ANSWERS:
                     self._answers.popitem(last=False)
             verdict = "approved" if decision.approved else f"denied: {decision.reason or 'no reason given'}"

@@ -1,4 +1,4 @@
-"""The reference rules and the decision plumbing of the business logic, without a running graph."""
+"""The reference rules of the business logic, without a running graph (answers: test_decision_over_ros.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from datetime import datetime, timezone
 
 import pytest
 
-from operation_dispatcher import Decision
 from operation_dispatcher_ros.business_rules import (
     DailyWindow,
     battery_decision,
@@ -83,20 +82,6 @@ def test_time_window_denial_names_window_and_now() -> None:
 def test_bad_time_of_day_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match="HH:MM"):
         parse_hh_mm(text)
-
-
-# The decision plumbing imports rclpy (the base class is a Node): skip without the wheels.
-def test_decide_answers_are_normalised() -> None:
-    pytest.importorskip("rclpy")
-    pytest.importorskip("operation_dispatcher_interfaces")
-    from operation_dispatcher_ros.business_logic import as_decision
-
-    assert as_decision(None) == Decision(approved=True)
-    assert as_decision(False) == Decision(approved=False)
-    assert as_decision((False, "closed")) == Decision(approved=False, reason="closed")
-    assert as_decision(Decision(approved=True, data={"x": 1})).data == {"x": 1}
-    with pytest.raises(TypeError, match="expected bool"):
-        as_decision("yes")  # type: ignore[arg-type]
 
 
 def test_payload_of_tolerates_anything() -> None:
