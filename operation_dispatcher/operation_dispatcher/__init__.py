@@ -4,7 +4,7 @@ Pure Python; never imports rclpy. The ROS 2 glue lives in
 ``operation_dispatcher_ros``.
 """
 
-from ._dispatcher import INTERRUPTED_FAIL, INTERRUPTED_REQUEUE, OperationDispatcher
+from ._dispatcher import INTERRUPTED_FAIL, INTERRUPTED_REQUEUE, STRANDED_CANCEL, STRANDED_FAIL, OperationDispatcher
 from ._errors import (
     ERROR_TABLE,
     DeniedError,
@@ -48,6 +48,8 @@ __all__ = [
     "ERROR_TABLE",
     "INTERRUPTED_FAIL",
     "INTERRUPTED_REQUEUE",
+    "STRANDED_CANCEL",
+    "STRANDED_FAIL",
     "AddResult",
     "Decision",
     "DenialPolicy",
@@ -76,8 +78,8 @@ __all__ = [
     "RequestTimeoutError",
     "SQLiteStore",
     "SortRule",
-    "Store",
     "StorageError",
+    "Store",
     "StoredState",
     "UnavailableError",
     "ValidationError",

@@ -2,32 +2,42 @@
 
 Concurrency: ``run()`` owns one asyncio loop. Sync methods (add, complete,
 fail, report_progress, pause, resume, request_stop, queries) may be called
-from any thread; they change state under one lock and wake the loop. The
-handshake methods (cancel, pause_operation, resume_operation) are
-coroutines; awaited from another loop or thread they hop onto the
-dispatcher's loop by themselves.
+from any thread. The handshake methods (cancel, pause_operation,
+resume_operation) are coroutines; awaited from another loop or thread they
+hop onto the dispatcher's loop by themselves.
+
+Every change is built, written to the store, then applied (``_change.py``),
+under a write lock that serialises changes. Readers take only the state
+lock, which is never held while the store writes, so a slow disk delays
+changes, never reads. The loop itself never waits on the store: with a
+store, its own changes are written from a worker thread. The executor is
+told one thing at a time per dispatcher (the executor turn): a cancel,
+pause or resume never overlaps the operation's start.
 
 The loop never polls: it sleeps until an add, a state change, the next
-release date or the end of a cooldown.
+release date, the end of a cooldown or a storage retry.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
+import contextlib
+import functools
 import logging
 import threading
-import uuid
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, overload
+from typing import Any, NamedTuple, TypeVar, overload
 
 from . import _limits as limits
-from ._errors import DeniedError, InvalidStateError, NotFoundError, ValidationError
+from . import _transitions as transitions
+from ._change import Change
+from ._errors import DeniedError, InvalidStateError, NotFoundError, StorageError, ValidationError
 from ._handshake import RequestCallback, ask
-from ._ledger import Entry, EventRow, Ledger, event_model, event_row, row_of
+from ._journal import Journal
+from ._ledger import Entry, EventRow, Ledger
 from ._models import (
-    TERMINAL_STATES,
     AddResult,
     Decision,
     DispatcherSnapshot,
@@ -40,9 +50,10 @@ from ._models import (
     parse_operations,
     utcnow,
 )
-from ._notify import NotificationCallback, Notifier
+from ._notify import NotificationCallback
 from ._policies import DenialPolicy, FailureRetryPolicy
 from ._queue import DispatchQueue, SortRule
+from ._recovery import recover
 from ._runner import OperationRunner
 from ._store import Store
 
@@ -51,6 +62,13 @@ T = TypeVar("T")
 
 INTERRUPTED_REQUEUE = "requeue"
 INTERRUPTED_FAIL = "fail"
+STRANDED_CANCEL = "cancel"
+STRANDED_FAIL = "fail"
+
+STORAGE_RETRY_FIRST = 0.1  # seconds before the loop retries a step the store refused; doubles up to the max
+STORAGE_RETRY_MAX = 5.0
+
+S, E = OperationState, EventType
 
 
 def _describe(value: object) -> str:
@@ -63,12 +81,27 @@ def _check_text(value: str | None, field: str) -> None:
         raise ValidationError(f"{field} must be a string of at most {limits.MAX_STRING_LENGTH} characters", field=field)
 
 
+class _Steer(NamedTuple):
+    """What pausing or resuming an operation takes: from which state to which, with which events."""
+
+    verb: str
+    want: OperationState
+    target: OperationState
+    requested: EventType
+    denied: EventType
+    done: EventType
+
+
+_PAUSE = _Steer("pause", S.RUNNING, S.PAUSED, E.OPERATION_PAUSE_REQUESTED, E.OPERATION_PAUSE_DENIED, E.OPERATION_PAUSED)
+_RESUME = _Steer("resume", S.PAUSED, S.RUNNING, E.OPERATION_RESUME_REQUESTED, E.OPERATION_RESUME_DENIED, E.OPERATION_RESUMED)
+
+
 class OperationDispatcher:
     """Queues, dispatches and supervises operations for one resource.
 
     Args:
         resource_id: the resource this dispatcher serves; operations for
-            another resource are refused.
+            another resource are refused, operations without one get it.
         on_request_callback: decides ``*_REQUESTED`` events (sync or async);
             answers True, False, None (``default_decision`` applies) or a
             :class:`Decision`.
@@ -81,9 +114,14 @@ class OperationDispatcher:
         failure_retry: opt-in re-queueing of failed operations with back-off.
         runner: the executor to tell about approved starts, cancels, pauses
             and resumes.
-        store: persistence; the dispatcher recovers from it on creation.
+        store: persistence; the dispatcher recovers from it on creation. A
+            change the store cannot write raises StorageError and changes
+            nothing.
         on_interrupted: what to do with an operation found RUNNING or PAUSED
             in the store ("requeue" or "fail").
+        on_dependency_failed: what becomes of a queued operation whose
+            dependency can never be met, because it was cancelled or failed
+            ("cancel", the default, or "fail").
         sort_rules: order of released operations (default priority desc,
             created_at asc).
         sync_callbacks_in_thread: run sync request callbacks in a worker
@@ -103,54 +141,133 @@ class OperationDispatcher:
         runner: OperationRunner | None = None,
         store: Store | None = None,
         on_interrupted: str = INTERRUPTED_REQUEUE,
+        on_dependency_failed: str = STRANDED_CANCEL,
         sort_rules: Iterable[SortRule] | None = None,
         sync_callbacks_in_thread: bool = False,
     ) -> None:
-        if not resource_id or len(resource_id) > limits.MAX_ID_LENGTH:
+        if not isinstance(resource_id, str) or not 1 <= len(resource_id) <= limits.MAX_ID_LENGTH:
             raise ValidationError("resource_id must be 1 to 128 characters", field="resource_id")
         if not 0 < request_timeout <= 3600:
             raise ValidationError("request_timeout must be within (0, 3600] seconds", field="request_timeout")
         if on_interrupted not in (INTERRUPTED_REQUEUE, INTERRUPTED_FAIL):
             raise ValidationError("on_interrupted must be 'requeue' or 'fail'", field="on_interrupted")
+        if on_dependency_failed not in (STRANDED_CANCEL, STRANDED_FAIL):
+            raise ValidationError("on_dependency_failed must be 'cancel' or 'fail'", field="on_dependency_failed")
         self.resource_id = resource_id
         self.request_timeout = request_timeout
         self.default_decision = default_decision
         self.denial_policy = denial_policy or DenialPolicy()
         self.failure_retry = failure_retry
         self.on_interrupted = on_interrupted
+        self.on_dependency_failed = on_dependency_failed
         self.sync_callbacks_in_thread = sync_callbacks_in_thread
         self._on_request = on_request_callback
         self._runner = runner or OperationRunner()
         self._store = store
-        self._notifier = Notifier()
+        self._journal = Journal(resource_id)
         if on_notification_callback is not None:
-            self._notifier.subscribe(on_notification_callback)
+            self._journal.subscribe(on_notification_callback)
 
-        self._lock = threading.RLock()
+        # Without a store nothing slow happens inside a change: one lock serves both roles.
+        self._write_lock = threading.RLock()
+        self._state_lock = self._write_lock if store is None else threading.RLock()
+        self._writer = None if store is None else ThreadPoolExecutor(1, thread_name_prefix=f"store-{resource_id}")
         self._ledger = Ledger()
         self._queue: DispatchQueue[Entry] = DispatchQueue(
             resource_id, list(sort_rules) if sort_rules else None, lookup=self._ledger.__getitem__
         )
         self._history: list[str] = []  # terminal operation ids, oldest first
-        self._dispatcher_events: list[EventRow] = []
-        self._sequence = itertools.count()
-        self._event_prefix = uuid.uuid4().hex[:12]
-        self._event_counter = itertools.count()
+        self._next_sequence = 0
         self._active: str | None = None
         self._pending_requests: dict[str, EventType] = {}
         self._paused = False
         self._paused_reason: str | None = None
         self._consecutive_denials = 0
         self._cooldown_until: datetime | None = None
+        self._storage_error: str | None = None
 
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._wake: asyncio.Event | None = None
+        self._turn: asyncio.Lock | None = None  # the executor turn, on the loop run() is on
         self._running = False
         self._stop_requested = False
 
         if store is not None:
             self._recover(store)
+
+    # ----------------------------------------------------------------- changes
+
+    def _change(self, build: Callable[[Change], T]) -> T:
+        """Build one change (write lock held), write it, apply it, publish its events."""
+        with self._write_lock:
+            change = Change()
+            result = build(change)
+            if change:
+                self._commit(change)
+        return result
+
+    async def _change_async(self, build: Callable[[Change], T]) -> T:
+        """:meth:`_change` from a coroutine: with a store it runs in the writer thread,
+        so the loop never waits on the disk (nor on another writer)."""
+        if self._writer is None:
+            return self._change(build)
+        return await asyncio.get_running_loop().run_in_executor(self._writer, self._change, build)
+
+    def _commit(self, change: Change) -> None:
+        events = change.events
+        models = None
+        if self._store is not None or self._journal.has_subscribers:
+            models = change.models = [self._journal.model(row) for row in events]
+        if self._store is not None:
+            try:
+                self._store.write(
+                    operations=[op for _, op in change.new],
+                    executions=change.executions(self._ledger),
+                    events=models or (),
+                    paused=change.paused,
+                )
+            except StorageError:
+                raise
+            except Exception as exc:  # a Store of the user's own that does not say StorageError
+                raise StorageError(f"the store could not write the change: {type(exc).__name__}: {exc}", cause=str(exc)) from exc
+        with self._state_lock:
+            for entry, op in change.new:
+                self._ledger.insert(entry, op.payload)
+            for op_id, facts in change.updates.items():
+                self._ledger.update(op_id, **facts)
+            for row in events:
+                if row[2] is None:
+                    self._journal.dispatcher_rows.append(row)
+                else:
+                    self._ledger.append_event(row[2], row)
+            self._journal.applied(len(events))
+            for step in change.then:
+                step()
+        if models and self._journal.has_subscribers:
+            self._journal.publish(models)  # inside the write lock: subscribers see changes in order
+
+    def _event(
+        self,
+        change: Change,
+        event_type: EventType,
+        operation_id: str | None,
+        metadata: dict[str, Any],
+        at: datetime | None = None,
+        execution_id: str | None = None,
+    ) -> EventRow:
+        """Add an event to ``change``. ``at`` is the time of the change it reports, when the change
+        records one (queued_at, started_at, finished_at), so that both read the same."""
+        if operation_id is not None and execution_id is None:
+            execution_id = self._ledger.execution_id(operation_id)
+        row = self._journal.row(len(change.events), event_type, operation_id, execution_id, metadata, at)
+        change.events.append(row)
+        return row
+
+    def _move(self, change: Change, entry: Entry, target: OperationState, why: str, **facts: Any) -> Entry:
+        """Move an operation to ``target`` if the transition table allows it (else InvalidStateError)."""
+        transitions.check(entry.id, entry.state, target, why)
+        return change.set(entry, state=target, **facts)
 
     # ------------------------------------------------------------------ adding
 
@@ -163,25 +280,40 @@ class OperationDispatcher:
         """Queue one operation or a batch (all or nothing).
 
         An operation whose id is already known is not added again; its
-        result says ``added=False``.
+        result says ``added=False``. A mapping without ``resource_id`` is
+        for this dispatcher's resource.
         """
         single = isinstance(operations, (Operation, dict))
-        batch = [operations] if isinstance(operations, Operation) else parse_operations([operations] if single else operations)
-        with self._lock:
-            results, new = self._check_batch(batch)
-            now = utcnow()
-            for op in new:
-                sequence = next(self._sequence)
-                entry = self._ledger.add(op, f"{self._event_prefix}-x{sequence}", sequence, queued_at=now)
-                self._queue.push(entry, sequence=sequence)
-            events = [
-                self._event(EventType.OPERATION_ADDED, op.id, {"priority": op.priority, "queue_length": len(self._queue)}, now)
-                for op in new
-            ]
-            self._persist(operations=new, changed=[op.id for op in new], events=events)
-        self._publish(events)
+        if isinstance(operations, Operation):
+            batch = [operations]
+        else:
+            batch = parse_operations([operations] if single else operations, default_resource_id=self.resource_id)
+        results = self._change(lambda change: self._add(change, batch))
         self._kick()
         return results[0] if single else results
+
+    def _add(self, change: Change, batch: list[Operation]) -> list[AddResult]:
+        results, new = self._check_batch(batch)
+        if not new:
+            return results
+        now = utcnow()
+        sequence = self._next_sequence
+        queue_length = len(self._queue)
+        for op in new:
+            entry = Ledger.draft(op, f"{self._journal.prefix}-x{sequence}", sequence, now)
+            change.new.append((entry, op))
+            queue_length += 1
+            metadata = {"priority": op.priority, "queue_length": queue_length}
+            self._event(change, E.OPERATION_ADDED, op.id, metadata, now, execution_id=entry.execution_id)
+            sequence += 1
+
+        def queue_them() -> None:
+            self._next_sequence = sequence
+            for entry, _ in change.new:
+                self._queue.push(entry, sequence=entry.sequence)
+
+        change.then.append(queue_them)
+        return results
 
     def _check_batch(self, batch: list[Operation]) -> tuple[list[AddResult], list[Operation]]:
         results: list[AddResult] = []
@@ -201,11 +333,18 @@ class OperationDispatcher:
                     field=f"operations[{i}].resource_id",
                 )
             for dep in op.dependencies:
+                field = f"operations[{i}].dependencies"
                 if dep.operation_id not in self._ledger and dep.operation_id not in batch_ids:
                     raise ValidationError(
-                        f"operations[{i}].dependencies: unknown operation {dep.operation_id!r} "
-                        "(it must be added before, or earlier in the same add)",
-                        field=f"operations[{i}].dependencies",
+                        f"{field}: unknown operation {dep.operation_id!r} (it must be added before, or earlier in the same add)",
+                        field=field,
+                    )
+                lost = self._ledger.lost(dep)
+                if lost is not None:
+                    raise ValidationError(
+                        f"{field}: operation {dep.operation_id!r} is {lost.value}, so this {dep.type.value} "
+                        "dependency can never be met",
+                        field=field,
                     )
             new.append(op)
             results.append(AddResult(operation_id=op.id, added=True, state=OperationState.QUEUED))
@@ -218,56 +357,100 @@ class OperationDispatcher:
 
         Returns nothing: this is the executor's report on every life cycle's
         hot path; read the finished record with :meth:`get` when needed.
+        Raises StorageError (nothing changed) when the store cannot record
+        it: report again.
         """
         _check_text(outcome, "outcome")
-        with self._lock:
-            op_id = self._active_entry(operation_id, "complete").id
-            now = utcnow()
-            self._ledger.update(op_id, state=OperationState.COMPLETED, outcome=outcome, progress=1.0, finished_at=now)
-            self._queue.mark_completed(op_id)
-            events = [self._finish(op_id, EventType.OPERATION_COMPLETED, {"outcome": outcome}, now)]
-            self._persist(changed=[op_id], events=events)
-        self._publish(events)
+        self._change(lambda change: self._complete(change, operation_id, outcome))
         self._kick()
+
+    def _complete(self, change: Change, operation_id: str | None, outcome: str | None) -> None:
+        entry = self._active_entry(operation_id, "complete")
+        now = utcnow()
+        self._move(change, entry, S.COMPLETED, "complete", outcome=outcome, progress=1.0, finished_at=now)
+        self._finish(change, entry.id, E.OPERATION_COMPLETED, {"outcome": outcome}, now, completed=True)
 
     def fail(self, operation_id: str | None = None, reason: str | None = None) -> None:
         """Report that the active operation failed; the failure retry policy may queue it again."""
         _check_text(reason, "reason")
-        with self._lock:
-            entry = self._active_entry(operation_id, "fail")
-            events = [self._fail_locked(entry, reason or "failed")]
-            self._persist(changed=[entry.id], events=events)
-        self._publish(events)
+        self._change(lambda change: self._fail(change, self._active_entry(operation_id, "fail"), reason or "failed"))
         self._kick()
 
     def report_progress(self, operation_id: str, progress: float) -> None:
-        """Record progress (0..1) of the active operation; no event, it is polled."""
-        if not 0.0 <= progress <= 1.0:
-            raise ValidationError("progress must be within [0, 1]", field="progress")
-        with self._lock:
-            self._ledger.update(self._active_entry(operation_id, "report progress of").id, progress=progress)
+        """Record progress (0..1) of the active operation; no event, it is polled, and not stored."""
+        if isinstance(progress, bool) or not isinstance(progress, (int, float)) or not 0.0 <= progress <= 1.0:
+            raise ValidationError("progress must be a number within [0, 1]", field="progress")
+        with self._state_lock:
+            self._ledger.update(self._active_entry(operation_id, "report progress of").id, progress=float(progress))
 
-    def _fail_locked(self, entry: Entry, reason: str, **metadata: Any) -> EventRow:
+    def _fail(self, change: Change, entry: Entry, reason: str, **metadata: Any) -> None:
         backoff = self.failure_retry.backoff(entry.attempts) if self.failure_retry else None
         if backoff is None:
-            self._ledger.update(entry.id, state=OperationState.FAILED, termination_reason=reason, finished_at=utcnow())
-            return self._finish(entry.id, EventType.OPERATION_FAILED, {"reason": reason, "requeued": False, **metadata})
-        entry = self._ledger.update(
-            entry.id, state=OperationState.QUEUED, termination_reason=reason, progress=0.0, not_before=utcnow() + timedelta(seconds=backoff)
-        )
-        self._active = None if self._active == entry.id else self._active
-        self._queue.push(entry, not_before=entry.not_before, sequence=entry.sequence)
-        meta = {"reason": reason, "requeued": True, "attempts": entry.attempts, "retry_in_seconds": backoff, **metadata}
-        if self.failure_retry:
-            meta["max_attempts"] = self.failure_retry.max_attempts
-        return self._event(EventType.OPERATION_FAILED, entry.id, meta)
+            now = utcnow()
+            self._move(change, entry, S.FAILED, "fail", termination_reason=reason, finished_at=now)
+            self._finish(change, entry.id, E.OPERATION_FAILED, {"reason": reason, "requeued": False, **metadata}, now)
+            return
+        assert self.failure_retry is not None
+        entry = self._move(
+            change, entry, S.QUEUED, "queue again", termination_reason=reason, progress=0.0,
+            not_before=utcnow() + timedelta(seconds=backoff),
+        )  # fmt: skip
+        requeued = entry
 
-    def _finish(self, op_id: str, event_type: EventType, metadata: dict[str, Any], at: datetime | None = None) -> EventRow:
-        """Common tail of every move into a terminal state (lock held)."""
-        if self._active == op_id:
-            self._active = None
-        self._history.append(op_id)
-        return self._event(event_type, op_id, metadata, at)
+        def queue_again() -> None:
+            if self._active == requeued.id:
+                self._active = None
+            self._queue.push(requeued, not_before=requeued.not_before, sequence=requeued.sequence)
+
+        change.then.append(queue_again)
+        meta = {"reason": reason, "requeued": True, "attempts": entry.attempts, "retry_in_seconds": backoff, **metadata}
+        meta["max_attempts"] = self.failure_retry.max_attempts
+        self._event(change, E.OPERATION_FAILED, entry.id, meta)
+
+    def _finish(
+        self,
+        change: Change,
+        op_id: str,
+        event_type: EventType,
+        metadata: dict[str, Any],
+        at: datetime | None = None,
+        *,
+        completed: bool = False,
+        strand: bool = True,
+    ) -> None:
+        """Common tail of every move into a terminal state: its event, and the queue and
+        history told once applied. An operation that ends without completing takes
+        the queued operations that waited for it along (``on_dependency_failed``)."""
+        self._event(change, event_type, op_id, metadata, at)
+
+        def finished() -> None:
+            if self._active == op_id:
+                self._active = None
+            if op_id in self._queue:
+                self._queue.remove(op_id)
+            self._history.append(op_id)
+            if completed:
+                self._queue.mark_completed(op_id)
+            else:
+                self._queue.mark_ended(op_id)
+
+        change.then.append(finished)
+        if not completed and strand:
+            for dependent, predecessor in self._queue.stranded_by(op_id):
+                self._end_stranded(change, dependent, predecessor)
+
+    def _end_stranded(self, change: Change, op_id: str, predecessor: str) -> None:
+        """End a queued operation whose dependency ``predecessor`` can never be met."""
+        target = S.CANCELLED if self.on_dependency_failed == STRANDED_CANCEL else S.FAILED
+        state = change.updates.get(predecessor, {}).get("state") or self._ledger[predecessor].state
+        reason = f"dependency {predecessor!r} was {state.value}, so this operation can never start"
+        now = utcnow()
+        self._move(change, self._ledger[op_id], target, "end", termination_reason=reason, finished_at=now)
+        event_type = E.OPERATION_CANCELLED if target is S.CANCELLED else E.OPERATION_FAILED
+        metadata = {"reason": reason, "dependency": predecessor, "dependency_state": state.value, "was_active": False}
+        if target is S.FAILED:
+            metadata["requeued"] = False
+        self._finish(change, op_id, event_type, metadata, now, strand=False)
 
     def _active_entry(self, operation_id: str | None, verb: str) -> Entry:
         if operation_id is None:
@@ -288,7 +471,9 @@ class OperationDispatcher:
     async def cancel(self, operation_id: str, reason: str | None = None) -> OperationRecord:
         """Cancel a queued or active operation once the business logic approves.
 
-        Raises DeniedError (with the reason) when it does not,
+        An active operation is CANCELLED only once the executor has stopped
+        it; an executor still starting it is let finish its start first.
+        Raises DeniedError (with the reason) when it is not approved,
         InvalidStateError when the operation already ended.
         """
         _check_text(reason, "reason")
@@ -297,15 +482,15 @@ class OperationDispatcher:
     async def pause_operation(self, operation_id: str, reason: str | None = None) -> OperationRecord:
         """Pause the RUNNING operation once approved; the runner keeps its progress."""
         _check_text(reason, "reason")
-        return await self._on_own_loop(self._pause_or_resume, operation_id, reason, True)
+        return await self._on_own_loop(self._steer, _PAUSE, operation_id, reason)
 
     async def resume_operation(self, operation_id: str, reason: str | None = None) -> OperationRecord:
         """Resume the PAUSED operation once approved."""
         _check_text(reason, "reason")
-        return await self._on_own_loop(self._pause_or_resume, operation_id, reason, False)
+        return await self._on_own_loop(self._steer, _RESUME, operation_id, reason)
 
     async def _cancel(self, operation_id: str, reason: str | None) -> OperationRecord:
-        with self._lock:
+        with self._state_lock:
             entry = self._require(operation_id)
             if entry.state.is_terminal:
                 raise InvalidStateError(
@@ -313,89 +498,92 @@ class OperationDispatcher:
                     operation_id=operation_id,
                     state=entry.state.value,
                 )
-        decision = await self._handshake(entry, EventType.OPERATION_CANCEL_REQUESTED, EventType.OPERATION_CANCEL_DENIED, reason)
-        with self._lock:
-            entry = self._ledger[operation_id]  # as it is now, after the decision
-        was_active = entry.state.is_active
-        if was_active:
-            await self._tell_runner(entry, "cancel", EventType.OPERATION_CANCEL_DENIED)
-        with self._lock:
-            state = self._ledger[operation_id].state
-            if state.is_terminal:
-                raise InvalidStateError(
-                    f"operation {operation_id!r} became {state.value} while its cancel was being decided",
-                    operation_id=operation_id,
-                )
-            if operation_id in self._queue:
-                self._queue.remove(operation_id)
+        decision = await self._handshake(entry, E.OPERATION_CANCEL_REQUESTED, E.OPERATION_CANCEL_DENIED, reason)
+        async with self._executor_turn():
+            with self._state_lock:
+                entry = self._ledger[operation_id]  # as it is now: it may have started meanwhile
+            was_active = entry.state.is_active
+            if was_active:
+                await self._tell_runner(entry, self._runner.cancel, "cancel", E.OPERATION_CANCEL_DENIED)
             termination_reason = reason or decision.reason or "cancelled"
-            entry = self._ledger.update(operation_id, state=OperationState.CANCELLED, finished_at=utcnow(), termination_reason=termination_reason)
-            events = [
-                self._finish(operation_id, EventType.OPERATION_CANCELLED, {"reason": termination_reason, "was_active": was_active})
-            ]
-            self._persist(changed=[operation_id], events=events)
-        self._publish(events)
+            entry = await self._change_async(lambda change: self._cancelled(change, operation_id, termination_reason, was_active))
         self._kick()
-        return self._ledger.record(entry)
+        with self._state_lock:
+            return self._ledger.record(entry)
 
-    async def _pause_or_resume(self, operation_id: str, reason: str | None, pause: bool) -> OperationRecord:
-        want, verb = (OperationState.RUNNING, "pause") if pause else (OperationState.PAUSED, "resume")
-        with self._lock:
+    def _cancelled(self, change: Change, operation_id: str, reason: str, was_active: bool) -> Entry:
+        entry = self._ledger[operation_id]
+        if entry.state.is_terminal:
+            raise InvalidStateError(
+                f"operation {operation_id!r} became {entry.state.value} while its cancel was being decided",
+                operation_id=operation_id,
+            )
+        entry = self._move(change, entry, S.CANCELLED, "cancel", finished_at=utcnow(), termination_reason=reason)
+        self._finish(change, operation_id, E.OPERATION_CANCELLED, {"reason": reason, "was_active": was_active}, entry.finished_at)
+        return entry
+
+    async def _steer(self, step: _Steer, operation_id: str, reason: str | None) -> OperationRecord:
+        """Pause or resume one operation: ask, tell the executor, record."""
+        with self._state_lock:
             entry = self._require(operation_id)
-            if entry.state is not want:
-                raise InvalidStateError(
-                    f"cannot {verb} operation {operation_id!r}: it is {entry.state.value}, not {want.value}",
-                    operation_id=operation_id,
-                    state=entry.state.value,
-                )
-        if pause:
-            requested, denied, done = EventType.OPERATION_PAUSE_REQUESTED, EventType.OPERATION_PAUSE_DENIED, EventType.OPERATION_PAUSED
-        else:
-            requested, denied, done = EventType.OPERATION_RESUME_REQUESTED, EventType.OPERATION_RESUME_DENIED, EventType.OPERATION_RESUMED
-        await self._handshake(entry, requested, denied, reason)
-        await self._tell_runner(entry, verb, denied)
-        with self._lock:
-            state = self._ledger[operation_id].state
-            if state is not want:
-                raise InvalidStateError(
-                    f"operation {operation_id!r} became {state.value} while its {verb} was being decided",
-                    operation_id=operation_id,
-                )
-            entry = self._ledger.update(operation_id, state=OperationState.PAUSED if pause else OperationState.RUNNING)
-            events = [self._event(done, operation_id, {"reason": reason, "progress": entry.progress})]
-            self._persist(changed=[operation_id], events=events)
-        self._publish(events)
+            self._expect(entry, step.want, f"{step.verb}")
+        await self._handshake(entry, step.requested, step.denied, reason)
+        tell = self._runner.pause if step is _PAUSE else self._runner.resume
+        async with self._executor_turn():
+            await self._tell_runner(entry, tell, step.verb, step.denied)
+            entry = await self._change_async(lambda change: self._steered(change, step, operation_id, reason))
         self._kick()
-        return self._ledger.record(entry)
+        with self._state_lock:
+            return self._ledger.record(entry)
 
-    async def _handshake(
-        self, entry: Entry, requested: EventType, denied: EventType, reason: str | None
-    ) -> Decision:
-        """Ask; on denial emit ``denied`` and raise DeniedError. One request per operation at a time."""
+    def _steered(self, change: Change, step: _Steer, operation_id: str, reason: str | None) -> Entry:
+        entry = self._ledger[operation_id]
+        if entry.state is not step.want:
+            raise InvalidStateError(
+                f"operation {operation_id!r} became {entry.state.value} while its {step.verb} was being decided",
+                operation_id=operation_id,
+            )
+        entry = self._move(change, entry, step.target, step.verb)
+        self._event(change, step.done, operation_id, {"reason": reason, "progress": entry.progress})
+        return entry
+
+    @staticmethod
+    def _expect(entry: Entry, want: OperationState, verb: str) -> None:
+        if entry.state is not want:
+            raise InvalidStateError(
+                f"cannot {verb} operation {entry.id!r}: it is {entry.state.value}, not {want.value}",
+                operation_id=entry.id,
+                state=entry.state.value,
+            )
+
+    async def _handshake(self, entry: Entry, requested: EventType, denied: EventType, reason: str | None) -> Decision:
+        """Ask; on denial record ``denied`` and raise DeniedError. One request per operation at a time."""
         op_id = entry.id
-        with self._lock:
+        with self._state_lock:
             if op_id in self._pending_requests:
                 raise InvalidStateError(
                     f"operation {op_id!r} already has a {self._pending_requests[op_id].value} being decided",
                     operation_id=op_id,
                 )
             self._pending_requests[op_id] = requested
-            request = self._event(requested, op_id, {"reason": reason, "state": entry.state.value})
-            self._persist(events=[request])
         try:
+            metadata = {"reason": reason, "state": entry.state.value}
+            request = await self._change_async(lambda change: self._request(change, requested, op_id, metadata))
             decision = await self._ask(request)
         finally:
-            with self._lock:
+            with self._state_lock:
                 self._pending_requests.pop(op_id, None)
         if not decision.approved:
-            self._deny(entry, denied, decision)
+            await self._deny(entry, denied, decision)
         return decision
 
-    async def _ask(self, request: EventRow) -> Decision:
-        """Publish a ``*_REQUESTED`` event and put it to the business logic: one model serves both."""
-        event = self._model(request)
-        if self._notifier.has_subscribers:
-            self._notifier.publish(event)
+    def _request(self, change: Change, requested: EventType, op_id: str, metadata: dict[str, Any]) -> Change:
+        self._event(change, requested, op_id, metadata)
+        return change
+
+    async def _ask(self, request: Change) -> Decision:
+        """Put a committed ``*_REQUESTED`` event to the business logic (its model, built once, served the subscribers)."""
+        event = request.models[0] if request.models else self._journal.model(request.events[0])
         return await ask(
             self._on_request,
             event,
@@ -404,22 +592,32 @@ class OperationDispatcher:
             sync_in_thread=self.sync_callbacks_in_thread,
         )
 
-    def _deny(self, entry: Entry, denied: EventType, decision: Decision) -> None:
-        with self._lock:
-            event = self._event(denied, entry.id, {"reason": decision.reason, "data": decision.data})
-            self._persist(events=[event])
-        self._publish([event])
+    async def _deny(self, entry: Entry, denied: EventType, decision: Decision) -> None:
+        metadata = {"reason": decision.reason, "data": decision.data}
+        await self._change_async(lambda change: self._event(change, denied, entry.id, metadata))
         raise DeniedError(
             f"{denied.value.removeprefix('OPERATION_').replace('_', ' ').lower()} for {entry.id!r}: {decision.reason}",
             reason=decision.reason,
             data=decision.data,
         )
 
-    async def _tell_runner(self, entry: Entry, verb: str, denied: EventType) -> None:
+    async def _tell_runner(
+        self, entry: Entry, tell: Callable[[Operation], Coroutine[Any, Any, None]], verb: str, denied: EventType
+    ) -> None:
         try:
-            await getattr(self._runner, verb)(self._ledger.operation(entry))
+            await tell(self._ledger.operation(entry))
         except Exception as exc:
-            self._deny(entry, denied, Decision(approved=False, reason=f"executor could not {verb}: {exc}", data={"executor": True}))
+            await self._deny(entry, denied, Decision(approved=False, reason=f"executor could not {verb}: {exc}", data={"executor": True}))
+
+    @contextlib.asynccontextmanager
+    async def _executor_turn(self) -> AsyncIterator[None]:
+        """Hold the executor: a start, cancel, pause or resume is told only once the one before has returned."""
+        turn = self._turn if self._loop is not None and asyncio.get_running_loop() is self._loop else None
+        if turn is None:  # not on run()'s loop: no start can be in flight
+            yield
+            return
+        async with turn:
+            yield
 
     async def _on_own_loop(self, method: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
         """Run a handshake on the dispatcher's loop, whichever loop awaits it."""
@@ -433,32 +631,41 @@ class OperationDispatcher:
     def pause(self, reason: str | None = None) -> DispatcherSnapshot:
         """Stop starting operations; the active one carries on."""
         _check_text(reason, "reason")
-        with self._lock:
-            if self._paused:
-                raise InvalidStateError("the dispatcher is already paused", paused_reason=self._paused_reason)
-            events = [self._set_paused(reason or "paused by request", automatic=False)]
-        self._publish(events)
+        self._change(lambda change: self._pause(change, reason or "paused by request"))
         self._kick()
         return self.snapshot()
+
+    def _pause(self, change: Change, reason: str) -> None:
+        if self._paused:
+            raise InvalidStateError("the dispatcher is already paused", paused_reason=self._paused_reason)
+        self._set_paused(change, reason, automatic=False)
 
     def resume(self) -> DispatcherSnapshot:
         """Start dispatching again; clears the denial counter and cooldown."""
-        with self._lock:
-            if not self._paused:
-                raise InvalidStateError("the dispatcher is not paused")
-            self._paused, self._paused_reason = False, None
-            self._consecutive_denials, self._cooldown_until = 0, None
-            events = [self._event(EventType.OPERATION_DISPATCHER_RESUMED, None, {})]
-            self._persist(events=events, paused=(False, None))
-        self._publish(events)
+        self._change(self._resume)
         self._kick()
         return self.snapshot()
 
-    def _set_paused(self, reason: str, automatic: bool, **metadata: Any) -> EventRow:
-        self._paused, self._paused_reason = True, reason
-        event = self._event(EventType.OPERATION_DISPATCHER_PAUSED, None, {"reason": reason, "automatic": automatic, **metadata})
-        self._persist(events=[event], paused=(True, reason))
-        return event
+    def _resume(self, change: Change) -> None:
+        if not self._paused:
+            raise InvalidStateError("the dispatcher is not paused")
+        self._event(change, E.OPERATION_DISPATCHER_RESUMED, None, {})
+        change.paused = (False, None)
+
+        def resumed() -> None:
+            self._paused, self._paused_reason = False, None
+            self._consecutive_denials, self._cooldown_until = 0, None
+
+        change.then.append(resumed)
+
+    def _set_paused(self, change: Change, reason: str, automatic: bool, **metadata: Any) -> None:
+        self._event(change, E.OPERATION_DISPATCHER_PAUSED, None, {"reason": reason, "automatic": automatic, **metadata})
+        change.paused = (True, reason)
+
+        def paused() -> None:
+            self._paused, self._paused_reason = True, reason
+
+        change.then.append(paused)
 
     def request_stop(self) -> None:
         """Ask ``run()`` to return; safe from any thread."""
@@ -476,41 +683,63 @@ class OperationDispatcher:
 
     def subscribe(self, callback: NotificationCallback) -> Callable[[], None]:
         """Receive every event (sync or async callback); returns an unsubscribe function."""
-        return self._notifier.subscribe(callback)
+        return self._journal.subscribe(callback)
 
     # -------------------------------------------------------------------- loop
 
     async def run(self) -> None:
-        """Dispatch until :meth:`request_stop`. Emits DISPATCHER_STARTED / STOPPED."""
+        """Dispatch until :meth:`request_stop`. Emits DISPATCHER_STARTED / STOPPED.
+
+        A step the store cannot write is retried with a growing back-off
+        (``snapshot().storage_error`` says why meanwhile); the loop carries on.
+        """
         if self._running:
             raise InvalidStateError("the dispatcher is already running")
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._wake = asyncio.Event()
+        self._turn = asyncio.Lock()
         self._running = True
-        self._notifier.attach(self._loop)
-        self._emit(EventType.OPERATION_DISPATCHER_STARTED, None, {"queue_length": len(self._queue)})
+        self._journal.notifier.attach(self._loop)
         try:
+            await self._emit(E.OPERATION_DISPATCHER_STARTED)
+            retry = 0.0
             while not self._stop_requested:
-                entry, wait = self._next_step()
-                if entry is not None:
-                    await self._request_start(entry)
-                else:
-                    await self._sleep(wait)
+                try:
+                    entry, wait = self._next_step()
+                    if entry is not None:
+                        await self._request_start(entry)
+                    else:
+                        await self._sleep(wait)
+                    if retry:
+                        retry, self._storage_error = 0.0, None
+                        log.info("%s: the store writes again", self.resource_id)
+                except StorageError as exc:
+                    retry = min(max(retry * 2, STORAGE_RETRY_FIRST), STORAGE_RETRY_MAX)
+                    self._storage_error = exc.message
+                    log.warning("%s: %s; retrying in %.1f s", self.resource_id, exc.message, retry)
+                    await self._sleep(retry)
         finally:
             self._running = False
             self._stop_requested = False  # a stop requested before run() started is honoured, then forgotten
-            self._emit(EventType.OPERATION_DISPATCHER_STOPPED, None, {"queue_length": len(self._queue)})
+            await self._emit(E.OPERATION_DISPATCHER_STOPPED)
             # Let sync subscribers see STOPPED before run() returns (a script may exit right after).
-            await self._loop.run_in_executor(None, self._notifier.flush, 2.0)
-            self._loop = self._wake = None
+            await self._loop.run_in_executor(None, self._journal.notifier.flush, 2.0)
+            self._loop = self._wake = self._turn = None
             self._loop_thread = None
+
+    async def _emit(self, event_type: EventType) -> None:
+        """Record a dispatcher event; one the store cannot take is logged and left out (nothing else changes)."""
+        try:
+            await self._change_async(lambda change: self._event(change, event_type, None, {"queue_length": len(self._queue)}))
+        except StorageError as exc:
+            log.warning("%s: %s not recorded: %s", self.resource_id, event_type.value, exc.message)
 
     def _next_step(self) -> tuple[Entry | None, float | None]:
         """The operation to request now, or how long to sleep (None: until woken)."""
         assert self._wake is not None
         self._wake.clear()
-        with self._lock:
+        with self._state_lock:
             if self._paused or self._active is not None:
                 return None, None
             now = utcnow()
@@ -530,77 +759,103 @@ class OperationDispatcher:
             timer.cancel()
 
     async def _request_start(self, entry: Entry) -> None:
-        with self._lock:
-            meta = {"retry_count": entry.retry_count, "attempt": entry.attempts + 1}
-            request = self._event(EventType.OPERATION_START_REQUESTED, entry.id, meta)
-            self._persist(events=[request])
-        decision = await self._ask(request)
         op_id = entry.id
-        with self._lock:
-            entry = self._ledger[op_id]  # as it is now, after the decision
-            if entry.state is not OperationState.QUEUED or op_id not in self._queue:
-                return  # cancelled while the start was being decided
-            if decision.approved and (self._paused or self._stop_requested):
-                return  # paused or stopping meanwhile: ask again later
-            if not decision.approved:
-                events = self._start_denied(entry, decision)
-            else:
-                self._queue.remove(op_id)
-                self._queue.mark_started(op_id)
-                self._active = op_id
-                self._consecutive_denials = 0
-                now = utcnow()
-                entry = self._ledger.update(
-                    op_id, state=OperationState.RUNNING, started_at=now, progress=0.0, attempts=entry.attempts + 1, not_before=None
-                )
-                events = [self._event(EventType.OPERATION_STARTED, op_id, {"attempt": entry.attempts, "data": decision.data or None}, now)]
-                self._persist(changed=[op_id], events=events)
-        self._publish(events)
-        if decision.approved:
-            await self._start_runner(entry)
+        request = await self._change_async(lambda change: self._start_request(change, op_id))
+        if request is None:
+            return
+        decision = await self._ask(request)
+        assert self._turn is not None
+        async with self._turn:
+            started = await self._change_async(lambda change: self._start_decided(change, op_id, decision))
+            if started is not None:
+                await self._start_runner(started)
 
-    def _start_denied(self, entry: Entry, decision: Decision) -> list[EventRow]:
+    def _startable(self, op_id: str) -> Entry | None:
+        entry = self._ledger[op_id]
+        return entry if entry.state is S.QUEUED and op_id in self._queue and self._active is None else None
+
+    def _start_request(self, change: Change, op_id: str) -> Change | None:
+        entry = self._startable(op_id)
+        if entry is None:
+            return None  # cancelled or ended since the loop picked it
+        self._event(change, E.OPERATION_START_REQUESTED, op_id, {"retry_count": entry.retry_count, "attempt": entry.attempts + 1})
+        return change
+
+    def _start_decided(self, change: Change, op_id: str, decision: Decision) -> Entry | None:
+        """Record the decision on a start; returns the started entry, if it started."""
+        entry = self._startable(op_id)
+        if entry is None:
+            return None  # cancelled while the start was being decided
+        if not decision.approved:
+            self._start_denied(change, entry, decision)
+            return None
+        if self._paused or self._stop_requested:
+            return None  # paused or stopping meanwhile: ask again later
+        now = utcnow()
+        entry = self._move(
+            change, entry, S.RUNNING, "start", started_at=now, progress=0.0, attempts=entry.attempts + 1, not_before=None
+        )
+        self._event(change, E.OPERATION_STARTED, op_id, {"attempt": entry.attempts, "data": decision.data or None}, now)
+
+        def started() -> None:
+            self._queue.remove(op_id)
+            self._queue.mark_started(op_id)
+            self._active = op_id
+            self._consecutive_denials = 0
+
+        change.then.append(started)
+        return entry
+
+    def _start_denied(self, change: Change, entry: Entry, decision: Decision) -> None:
         policy = self.denial_policy
-        entry = self._ledger.update(entry.id, retry_count=entry.retry_count + 1)
-        self._consecutive_denials += 1
-        self._cooldown_until = utcnow() + timedelta(seconds=policy.cooldown_seconds)
-        events = [
-            self._event(
-                EventType.OPERATION_START_DENIED,
-                entry.id,
-                {
-                    "retry_count": entry.retry_count,
-                    "consecutive_denials": self._consecutive_denials,
-                    "max_retries": policy.max_retries,
-                    "cooldown_seconds": policy.cooldown_seconds,
-                    "reason": decision.reason,
-                    "data": decision.data,
-                },
-            )
-        ]
-        self._persist(changed=[entry.id], events=events)
-        if self._consecutive_denials >= policy.max_retries:
-            events.append(
-                self._set_paused(
-                    f"{self._consecutive_denials} start requests denied in a row; last reason: {decision.reason}",
-                    automatic=True,
-                    operation_id=entry.id,
-                )
-            )
-        return events
+        entry = change.set(entry, retry_count=entry.retry_count + 1)
+        denials = self._consecutive_denials + 1
+        cooldown_until = utcnow() + timedelta(seconds=policy.cooldown_seconds)
+        metadata = {
+            "retry_count": entry.retry_count,
+            "consecutive_denials": denials,
+            "max_retries": policy.max_retries,
+            "cooldown_seconds": policy.cooldown_seconds,
+            "reason": decision.reason,
+            "data": decision.data,
+        }
+        self._event(change, E.OPERATION_START_DENIED, entry.id, metadata)
+
+        def denied() -> None:
+            self._consecutive_denials, self._cooldown_until = denials, cooldown_until
+
+        change.then.append(denied)
+        if denials >= policy.max_retries:
+            reason = f"{denials} start requests denied in a row; last reason: {decision.reason}"
+            self._set_paused(change, reason, automatic=True, operation_id=entry.id)
 
     async def _start_runner(self, entry: Entry) -> None:
         try:
             await self._runner.start(self._ledger.operation(entry))
         except Exception as exc:
-            with self._lock:
-                entry = self._ledger[entry.id]
-                if entry.state.is_active:
-                    events = [self._fail_locked(entry, f"executor could not start: {exc}")]
-                    self._persist(changed=[entry.id], events=events)
-                else:
-                    events = []
-            self._publish(events)
+            reason = f"executor could not start: {exc}"
+            await self._until_stored(lambda change: self._start_failed(change, entry.id, reason))
+
+    def _start_failed(self, change: Change, op_id: str, reason: str) -> None:
+        entry = self._ledger[op_id]
+        if entry.state.is_active:
+            self._fail(change, entry, reason)
+
+    async def _until_stored(self, build: Callable[[Change], None]) -> None:
+        """A change the loop owes (the executor never started): retried until the store takes it, or run() stops."""
+        retry = STORAGE_RETRY_FIRST
+        while True:
+            try:
+                await self._change_async(build)
+                return
+            except StorageError as exc:
+                if self._stop_requested:
+                    log.error("%s: stopping with a change unrecorded: %s", self.resource_id, exc.message)
+                    return
+                self._storage_error = exc.message
+                log.warning("%s: %s; retrying in %.1f s", self.resource_id, exc.message, retry)
+                await asyncio.sleep(retry)
+                retry = min(retry * 2, STORAGE_RETRY_MAX)
 
     def _kick(self) -> None:
         """Wake the loop from any thread."""
@@ -614,56 +869,6 @@ class OperationDispatcher:
                 loop.call_soon_threadsafe(wake.set)
             except RuntimeError:
                 pass  # loop closed while stopping
-
-    # ------------------------------------------------------------------ events
-
-    def _event(
-        self, event_type: EventType, operation_id: str | None, metadata: dict[str, Any], at: datetime | None = None
-    ) -> EventRow:
-        """Create and record an event (lock held); publish it after releasing the lock.
-
-        ``at`` is the time of the change it reports, when the change records one
-        (queued_at, started_at, finished_at), so that both read the same.
-        """
-        event_id = f"{self._event_prefix}-{next(self._event_counter):09d}"
-        if operation_id is None:
-            row = event_row(event_id, event_type, None, None, metadata, at)
-            self._dispatcher_events.append(row)
-        else:
-            row = self._ledger.log(event_id, event_type, operation_id, metadata, at)
-        return row
-
-    def _model(self, row: EventRow) -> DispatchEvent:
-        return event_model(row, self.resource_id)
-
-    def _emit(self, event_type: EventType, operation_id: str | None, metadata: dict[str, Any]) -> None:
-        with self._lock:
-            event = self._event(event_type, operation_id, metadata)
-            self._persist(events=[event])
-        self._publish([event])
-
-    def _publish(self, events: list[EventRow]) -> None:
-        """Hand events to the subscribers; models are built only when someone listens."""
-        if self._notifier.has_subscribers:
-            for row in events:
-                self._notifier.publish(self._model(row))
-
-    def _persist(
-        self,
-        *,
-        operations: Iterable[Operation] = (),
-        changed: Iterable[str] = (),
-        events: Iterable[EventRow] = (),
-        paused: tuple[bool, str | None] | None = None,
-    ) -> None:
-        """Hand one change to the store: new operations, the executions of ``changed`` ids as they are now, new events."""
-        if self._store is not None:
-            self._store.write(
-                operations=operations,
-                executions=[self._ledger[op_id].execution() for op_id in changed],
-                events=[self._model(row) for row in events],
-                paused=paused,
-            )
 
     # ----------------------------------------------------------------- queries
 
@@ -680,12 +885,12 @@ class OperationDispatcher:
         return entry
 
     def get(self, operation_id: str) -> OperationRecord:
-        with self._lock:
+        with self._state_lock:
             return self._ledger.record(self._require(operation_id))
 
     def current(self) -> OperationRecord | None:
         """The RUNNING or PAUSED operation, if any."""
-        with self._lock:
+        with self._state_lock:
             return self._ledger.record(self._ledger[self._active]) if self._active else None
 
     def list_operations(self, state: OperationState | str | None = None) -> list[OperationRecord]:
@@ -698,7 +903,7 @@ class OperationDispatcher:
                 raise ValidationError(
                     f"state must be one of {', '.join(s.value for s in OperationState)}; got {state!r}", field="state"
                 ) from None
-        with self._lock:
+        with self._state_lock:
             ids: list[str] = [self._active] if self._active else []
             ids += [op.id for op in self._queue.ordered()]
             ids += reversed(self._history)
@@ -709,23 +914,23 @@ class OperationDispatcher:
         """Finished operations, newest first."""
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= limits.HISTORY_LIMIT_MAX:
             raise ValidationError(f"limit must be an integer within [1, {limits.HISTORY_LIMIT_MAX}]; got {limit!r}", field="limit")
-        with self._lock:
+        with self._state_lock:
             return [self._ledger.record(self._ledger[i]) for i in self._history[: -limit - 1 : -1]]
 
     def events(self, operation_id: str | None = None) -> list[DispatchEvent]:
         """Events of one operation in order; without an id, the dispatcher's own events."""
-        with self._lock:
-            rows = self._dispatcher_events if operation_id is None else self._ledger.events(self._require(operation_id).id)
-            return [self._model(row) for row in rows]
+        with self._state_lock:
+            rows = self._journal.dispatcher_rows if operation_id is None else self._ledger.events(self._require(operation_id).id)
+            return [self._journal.model(row) for row in rows]
 
     def waiting_for(self, operation_id: str) -> set[str]:
         """Unmet dependencies of a queued operation."""
-        with self._lock:
+        with self._state_lock:
             self._require(operation_id)
             return self._queue.waiting_for(operation_id)
 
     def snapshot(self) -> DispatcherSnapshot:
-        with self._lock:
+        with self._state_lock:
             status = (
                 DispatcherStatus.STOPPED
                 if not self._running
@@ -742,54 +947,36 @@ class OperationDispatcher:
                 counts={s: self._ledger.count(s) for s in OperationState},
                 consecutive_denials=self._consecutive_denials,
                 cooldown_until=self._cooldown_until,
+                storage_error=self._storage_error,
             )
 
     # ---------------------------------------------------------------- recovery
 
     def _recover(self, store: Store) -> None:
-        """Rebuild queue, executions, history and events from ``store``."""
-        state = store.load(self.resource_id)
-        interrupted: list[Entry] = []
-        finished: list[Entry] = []
-        last_sequence = -1
-        for record in state.records:
-            entry = self._ledger.restore(record)
-            last_sequence = max(last_sequence, entry.sequence)
-            if entry.attempts:
-                self._queue.mark_started(entry.id)
-            if entry.state is OperationState.COMPLETED:
-                self._queue.mark_completed(entry.id)
-            if entry.state in TERMINAL_STATES:
-                finished.append(entry)
-            elif entry.state.is_active:
-                interrupted.append(entry)
-        per_operation: dict[str, list[EventRow]] = {}
-        for event in state.events:
-            if event.operation_id is None:
-                self._dispatcher_events.append(row_of(event))
-            else:
-                per_operation.setdefault(event.operation_id, []).append(row_of(event))
-        for operation_id, rows in per_operation.items():
-            self._ledger.restore_events(operation_id, rows)
-        for entry in self._ledger:
-            if entry.state is OperationState.QUEUED:
-                self._queue.push(entry, not_before=entry.not_before, sequence=entry.sequence)
-        finished.sort(key=lambda e: (e.finished_at or e.queued_at, e.sequence))
-        self._history = [e.id for e in finished]
-        self._sequence = itertools.count(last_sequence + 1)
-        self._paused, self._paused_reason = state.paused, state.paused_reason
-        for entry in interrupted:
-            self._recover_interrupted(entry)
+        """Rebuild the books from ``store``, then settle what cannot carry on as it was."""
+        found = recover(store.load(self.resource_id), self._ledger, self._queue)
+        self._history = found.history
+        self._journal.dispatcher_rows = found.dispatcher_rows
+        self._next_sequence = found.next_sequence
+        self._paused, self._paused_reason = found.paused, found.paused_reason
+        for entry in found.interrupted:
+            self._change(functools.partial(self._interrupted, entry=entry))
+        for op_id, predecessor in found.stranded:
+            self._change(functools.partial(self._strand_recovered, op_id=op_id, predecessor=predecessor))
 
-    def _recover_interrupted(self, entry: Entry) -> None:
-        previous = entry.state.value
-        facts = {"reason": "interrupted", "interrupted": True, "previous_state": previous}
+    def _interrupted(self, change: Change, entry: Entry) -> None:
+        facts = {"reason": "interrupted", "interrupted": True, "previous_state": entry.state.value}
         if self.on_interrupted == INTERRUPTED_FAIL:
-            self._ledger.update(entry.id, state=OperationState.FAILED, termination_reason="interrupted", finished_at=utcnow())
-            event = self._finish(entry.id, EventType.OPERATION_FAILED, {**facts, "requeued": False})
-        else:
-            entry = self._ledger.update(entry.id, state=OperationState.QUEUED, termination_reason="interrupted", progress=0.0)
-            self._queue.push(entry, sequence=entry.sequence)
-            event = self._event(EventType.OPERATION_FAILED, entry.id, {**facts, "requeued": True})
-        self._persist(changed=[entry.id], events=[event])
-        self._publish([event])
+            now = utcnow()
+            self._move(change, entry, S.FAILED, "fail", termination_reason="interrupted", finished_at=now)
+            self._finish(change, entry.id, E.OPERATION_FAILED, {**facts, "requeued": False}, now)
+            return
+        entry = self._move(change, entry, S.QUEUED, "queue again", termination_reason="interrupted", progress=0.0)
+        change.then.append(lambda: self._queue.push(entry, sequence=entry.sequence))
+        self._event(change, E.OPERATION_FAILED, entry.id, {**facts, "requeued": True})
+
+    def _strand_recovered(self, change: Change, op_id: str, predecessor: str) -> None:
+        if self._ledger[op_id].state is S.QUEUED:  # not already ended along with another
+            self._end_stranded(change, op_id, predecessor)
+            for dependent, via in self._queue.stranded_by(op_id):
+                self._end_stranded(change, dependent, via)

@@ -29,7 +29,17 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from ._models import Dependency, DispatchEvent, EventType, Operation, OperationExecution, OperationRecord, OperationState, utcnow
+from ._models import (
+    Dependency,
+    DependencyType,
+    DispatchEvent,
+    EventType,
+    Operation,
+    OperationExecution,
+    OperationRecord,
+    OperationState,
+    utcnow,
+)
 
 EventRow = tuple[Any, ...]
 """(id, event type, operation id, execution id, created_at, key, value, key, value, ...): flat.
@@ -142,17 +152,25 @@ class Ledger:
         self._events: dict[str, tuple[EventRow, ...]] = {}
         self._counts = dict.fromkeys(_STATES, 0)
 
-    def add(self, operation: Operation, execution_id: str, sequence: int, queued_at: datetime) -> Entry:
+    @staticmethod
+    def draft(operation: Operation, execution_id: str, sequence: int, queued_at: datetime) -> Entry:
+        """The entry a newly queued operation will have (nothing is stored: see :meth:`add`)."""
         op = operation
-        row = (
+        return _view(Entry, (
             op.id, op.resource_id, op.priority, op.release_date, op.planned_duration, op.due_date, op.dependencies, op.created_at,
             execution_id, sequence, "QUEUED", None, None, 0, 0, 0.0, None, queued_at, None, None,
-        )  # fmt: skip
-        self._rows[op.id] = row
-        self._payloads[op.id] = op.payload
-        self._events[op.id] = ()
-        self._counts["QUEUED"] += 1
-        return _view(Entry, row)
+        ))  # fmt: skip
+
+    def add(self, operation: Operation, execution_id: str, sequence: int, queued_at: datetime) -> Entry:
+        return self.insert(self.draft(operation, execution_id, sequence, queued_at), operation.payload)
+
+    def insert(self, entry: Entry, payload: dict[str, Any]) -> Entry:
+        """Store a drafted entry (a QUEUED operation) with its payload."""
+        self._rows[entry.id] = tuple(entry)
+        self._payloads[entry.id] = payload
+        self._events[entry.id] = ()
+        self._counts[entry.state_value] += 1
+        return entry
 
     def restore(self, record: OperationRecord) -> Entry:
         """A stored record back into the books (recovery)."""
@@ -173,6 +191,27 @@ class Ledger:
         self._rows[operation_id] = stored = tuple(row)
         return _view(Entry, stored)
 
+    @staticmethod
+    def staged(entry: Entry, changes: dict[str, Any]) -> Entry:
+        """``entry`` with ``changes`` applied, stored nowhere (a change not yet written)."""
+        row = list(entry)
+        for name, value in changes.items():
+            if name == "state":
+                row[_STATE] = value._value_
+            else:
+                row[_FIELD_INDEX[name]] = value
+        return _view(Entry, tuple(row))
+
+    def lost(self, dependency: Dependency) -> OperationState | None:
+        """The state that makes ``dependency`` impossible to meet (its predecessor FAILED or
+        CANCELLED, and for start-to-start never started), else None."""
+        row = self._rows.get(dependency.operation_id)
+        if row is None or row[_STATE] not in ("FAILED", "CANCELLED"):
+            return None
+        if dependency.type is DependencyType.START_TO_START and row[_FIELD_INDEX["attempts"]]:
+            return None
+        return _STATES[row[_STATE]]
+
     def count(self, state: OperationState) -> int:
         return self._counts[state.value]
 
@@ -192,17 +231,16 @@ class Ledger:
 
     # -- events ---------------------------------------------------------------
 
-    def log(
-        self, event_id: str, event_type: EventType, operation_id: str, metadata: dict[str, Any], at: datetime | None = None
-    ) -> EventRow:
-        """Append an event to the operation's log and return it.
+    def execution_id(self, operation_id: str) -> str:
+        return self._rows[operation_id][_EXECUTION_ID]
+
+    def append_event(self, operation_id: str, row: EventRow) -> None:
+        """Append an event to the operation's log.
 
         The log is a tuple grown by copy: logs are short, and a tuple of
         flat rows is dropped by the collector.
         """
-        row = event_row(event_id, event_type, operation_id, self._rows[operation_id][_EXECUTION_ID], metadata, at)
         self._events[operation_id] += (row,)
-        return row
 
     def events(self, operation_id: str) -> tuple[EventRow, ...]:
         return self._events[operation_id]

@@ -364,6 +364,9 @@ class DispatcherSnapshot(BaseModel):
     counts: dict[OperationState, int]
     consecutive_denials: int
     cooldown_until: datetime | None = None
+    storage_error: str | None = Field(
+        default=None, description="Why the last write to the store failed, while the loop retries it; None once one succeeds."
+    )
     stamp: datetime = Field(default_factory=utcnow)
 
 

@@ -8,8 +8,12 @@ Three places hold a queued operation, and each operation is in exactly one:
   operation never waits behind an unreleased one.
 * ``_ready``: a heap on the sort rules (default: priority descending, then
   created_at ascending, then insertion order).
-* ``_blocked``: operations whose dependencies are not yet satisfied. They
-  move on to ``_pending``/``_ready`` when the last one is.
+* ``_blocked``: operations whose dependencies are not yet satisfied, each
+  with its unmet (predecessor, type) pairs: every pair must hold, so an
+  operation that waits for both the start and the finish of another waits
+  for the finish. They move on to ``_pending``/``_ready`` when the last one
+  is met. A predecessor that ends without completing strands its waiting
+  dependents for good: :meth:`stranded_by` names them, for the owner to end.
 
 Removal (cancel) is lazy: the id leaves ``_entries`` at once and the stale
 heap entry is dropped when it reaches the top, so no operation re-sorts the
@@ -106,7 +110,7 @@ class DispatchQueue(Generic[Q]):
             self._own, lookup = own, own.__getitem__
         self._lookup = lookup
         self._entries: dict[str, tuple[datetime | None, int, int]] = {}  # id -> (gate, sequence, token)
-        self._blocked: dict[str, set[str]] = {}  # id -> unmet dependencies
+        self._blocked: dict[str, set[tuple[str, DependencyType]]] = {}  # id -> unmet (predecessor, type) pairs
         self._pending: list[tuple[float, int, int, str]] = []
         self._ready: list[tuple[Any, ...]] = []  # (*sort key, sequence, token, id): flat, to compare fast
         self._in_ready: set[str] = set()
@@ -155,12 +159,11 @@ class DispatchQueue(Generic[Q]):
         self._entries[op_id] = place
         if self._own is not None:
             self._own[op_id] = operation
-        waiting = {dep.operation_id for dep in operation.dependencies if not self._dependency_met(dep.operation_id, dep.type)}
+        waiting = {(dep.operation_id, dep.type) for dep in operation.dependencies if not self._dependency_met(dep.operation_id, dep.type)}
         if waiting:
             self._blocked[op_id] = waiting
-            for dep in operation.dependencies:
-                if dep.operation_id in waiting:
-                    self._waiters.setdefault(dep.operation_id, []).append((op_id, dep.type))
+            for dep_id, kind in waiting:
+                self._waiters.setdefault(dep_id, []).append((op_id, kind))
         else:
             self._schedule(op_id, place, operation)
 
@@ -231,9 +234,27 @@ class DispatchQueue(Generic[Q]):
         self._completed.add(operation_id)
         self._satisfy(operation_id, completed=True)
 
+    def mark_ended(self, operation_id: str) -> None:
+        """Record that ``operation_id`` ended without completing; its stranded dependents are the owner's to end."""
+        self._waiters.pop(operation_id, None)
+
+    def stranded_by(self, operation_id: str) -> list[tuple[str, str]]:
+        """(dependent, the predecessor it waits for) of every queued operation that can never start
+        once ``operation_id`` ends without completing, transitively, nearest first."""
+        stranded: list[tuple[str, str]] = []
+        seen, todo = {operation_id}, [operation_id]
+        while todo:
+            predecessor = todo.pop(0)
+            for op_id, kind in self._waiters.get(predecessor, ()):
+                if op_id not in seen and (predecessor, kind) in self._blocked.get(op_id, ()):
+                    seen.add(op_id)
+                    stranded.append((op_id, predecessor))
+                    todo.append(op_id)
+        return stranded
+
     def waiting_for(self, operation_id: str) -> set[str]:
         """Ids of the unmet dependencies of a queued operation."""
-        return set(self._blocked.get(operation_id, ()))
+        return {dep_id for dep_id, _ in self._blocked.get(operation_id, ())}
 
     # -- inspection -------------------------------------------------------------------
 
@@ -307,7 +328,7 @@ class DispatchQueue(Generic[Q]):
             if kind is DependencyType.FINISH_TO_START and not completed:
                 still.append((op_id, kind))
                 continue
-            waiting.discard(operation_id)
+            waiting.discard((operation_id, kind))
             if not waiting:
                 del self._blocked[op_id]
                 self._schedule(op_id, self._entries[op_id], self._lookup(op_id))

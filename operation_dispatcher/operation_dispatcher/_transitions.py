@@ -1,0 +1,35 @@
+"""Which state an operation may move to from which: the one table every change is checked against.
+
+The dispatcher moves an operation only through :func:`check`; a move the
+table does not list is a bug or a race lost, and is refused as
+InvalidStateError before anything changed.
+"""
+
+from __future__ import annotations
+
+from ._errors import InvalidStateError
+from ._models import OperationState
+
+Q, R, P = OperationState.QUEUED, OperationState.RUNNING, OperationState.PAUSED
+C, F, X = OperationState.COMPLETED, OperationState.FAILED, OperationState.CANCELLED
+
+ALLOWED: dict[OperationState, frozenset[OperationState]] = {
+    # started; cancelled; ended because a dependency can no longer be met (cancelled or failed, configurable)
+    Q: frozenset({R, X, F}),
+    # done, failed, cancelled, paused; back to the queue (a retried failure, or interrupted by a restart)
+    R: frozenset({C, F, X, P, Q}),
+    P: frozenset({R, C, F, X, Q}),
+    C: frozenset(),
+    F: frozenset(),
+    X: frozenset(),
+}
+
+
+def check(operation_id: str, current: OperationState, target: OperationState, why: str) -> None:
+    """Raise InvalidStateError unless ``current`` may become ``target``; ``why`` names the attempt."""
+    if target not in ALLOWED[current]:
+        raise InvalidStateError(
+            f"cannot {why} operation {operation_id!r}: it is {current.value}",
+            operation_id=operation_id,
+            state=current.value,
+        )
