@@ -76,9 +76,16 @@ def _describe(value: object) -> str:
 
 
 def _check_text(value: str | None, field: str) -> None:
-    """Free-text arguments (reasons, outcomes) are bounded like every other input."""
-    if value is not None and (not isinstance(value, str) or len(value) > limits.MAX_STRING_LENGTH):
+    """Free-text arguments (reasons, outcomes) are bounded like every other input, and storable."""
+    if value is None:
+        return
+    if not isinstance(value, str) or len(value) > limits.MAX_STRING_LENGTH:
         raise ValidationError(f"{field} must be a string of at most {limits.MAX_STRING_LENGTH} characters", field=field)
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValidationError(f"{field} holds text that is not valid Unicode (a lone surrogate)", field=field) from None
 
 
 class _Steer(NamedTuple):
@@ -237,10 +244,8 @@ class OperationDispatcher:
             for op_id, facts in change.updates.items():
                 self._ledger.update(op_id, **facts)
             for row in events:
-                if row[2] is None:
+                if not self._ledger.file_event(row):
                     self._journal.dispatcher_rows.append(row)
-                else:
-                    self._ledger.append_event(row[2], row)
             self._journal.applied(len(events))
             for step in change.then:
                 step()

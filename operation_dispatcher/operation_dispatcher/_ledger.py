@@ -234,13 +234,17 @@ class Ledger:
     def execution_id(self, operation_id: str) -> str:
         return self._rows[operation_id][_EXECUTION_ID]
 
-    def append_event(self, operation_id: str, row: EventRow) -> None:
-        """Append an event to the operation's log.
+    def file_event(self, row: EventRow) -> bool:
+        """Append an operation's event to its log; False for a dispatcher event (no operation).
 
         The log is a tuple grown by copy: logs are short, and a tuple of
         flat rows is dropped by the collector.
         """
+        operation_id = row[2]
+        if operation_id is None:
+            return False
         self._events[operation_id] += (row,)
+        return True
 
     def events(self, operation_id: str) -> tuple[EventRow, ...]:
         return self._events[operation_id]
