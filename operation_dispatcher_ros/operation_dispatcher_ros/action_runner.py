@@ -344,12 +344,7 @@ class ActionOperationRunner(OperationRunner):
             if request is not None:
                 request.stop_wanted = True
         if request is not None:
-            # The start still waits for the robot's answer (or gave its goal up, whose late acceptance
-            # is being stopped): once settled, the goal is either ours to cancel below or not running.
-            try:
-                await await_thread_future(request.settled, timeout)
-            except asyncio.TimeoutError:
-                raise RuntimeError(f"the robot neither answered the goal nor stopped it within {timeout:g} s") from None
+            await self._settled(request, timeout)
         with self._lock:
             handle = self._goals.get(operation.id)
             if handle is None:
@@ -370,6 +365,25 @@ class ActionOperationRunner(OperationRunner):
         finally:
             with self._lock:
                 self._stopped.pop(operation.id, None)
+
+    async def _settled(self, request: _GoalRequest, timeout: float) -> None:
+        """Wait until the goal of a start in flight is ours to cancel or not running (see _GoalRequest).
+
+        Past ``timeout``: a start still waiting, or a late goal that does not
+        stop, fails the cancel; a goal given up on and never answered does
+        not (nothing runs that the robot confirmed; should it accept the goal
+        after all, it is cancelled on arrival).
+        """
+        try:
+            await await_thread_future(request.settled, timeout)
+        except asyncio.TimeoutError:
+            with self._lock:
+                unanswered = not request.wanted and not request.answered
+            if not unanswered:
+                raise RuntimeError(f"the robot neither answered the goal nor stopped it within {timeout:g} s") from None
+            self._node.get_logger().warning(
+                f"operation {request.op_id}: no answer to its goal within {timeout:g} s; it is cancelled should it be accepted"
+            )
 
     # ------------------------------------------------------------- pause / resume
 

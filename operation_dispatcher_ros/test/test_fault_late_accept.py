@@ -187,6 +187,22 @@ def test_runner_cancels_the_late_acceptance_of_an_abandoned_start(runner_under_t
     assert canceled["time"] <= cancelled.ended_at
 
 
+def test_runner_cancel_after_an_abandoned_start_to_a_mute_robot_gives_up_without_failing(
+    runner_under_test, ros_client, ros_processes, ros_namespace
+):
+    """A robot that never answers: the cancel returns after cancel_timeout (nothing runs), it does not fail."""
+    harness = runner_under_test(goal_timeout=60.0, cancel_timeout=1.0)
+    log = start_robot(ros_processes, ros_client, ros_namespace, accept_delay=120.0)
+    task, ended_cancelled = harness.start_task("op-4")
+    log.wait_step("received", "op-4")
+    harness.cancel_task(task)
+    assert ended_cancelled.result(5.0) is True
+    began = time.monotonic()
+    harness.run("cancel", "op-4").result(10.0)  # no RuntimeError
+    assert time.monotonic() - began >= 1.0 - 0.1  # it did wait for an answer, up to cancel_timeout
+    assert log.steps("op-4") == ["received"]
+
+
 def test_runner_cancels_an_acceptance_that_comes_after_the_goal_timeout(runner_under_test, ros_client, ros_processes, ros_namespace):
     harness = runner_under_test(goal_timeout=ACCEPT_DELAY / 2)
     log = start_robot(ros_processes, ros_client, ros_namespace)
