@@ -27,7 +27,8 @@ keeps operations, history and events; its store holds it exclusively
 RUNNING or PAUSED as ``on_interrupted`` says.
 
 No service callback ever raises: failures become success=false with the
-core's error code (INTERNAL plus the message for anything unexpected).
+core's error code, numbered as in the core's ERROR_TABLE (INTERNAL plus the
+message for anything unexpected); the node invents no codes of its own.
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ from operation_dispatcher import (
     FailureRetryPolicy,
     InvalidStateError,
     OperationDispatcher,
+    RequestTimeoutError,
     SQLiteStore,
+    UnavailableError,
 )
 from operation_dispatcher_interfaces import msg, srv
 
@@ -64,24 +67,6 @@ from .qos import EVENTS_QOS, SERVICES_QOS, STATE_QOS
 
 STOP_TIMEOUT = 5.0
 STOP_GRACE = 1.0  # at shutdown, in-flight handshakes and starts get this long before they are cancelled
-
-
-class ServiceTimeout(DispatcherError):
-    """A request handed to the dispatcher loop did not finish in time."""
-
-    code = "TIMEOUT"
-
-
-class NoCurrentOperation(DispatcherError):
-    """get_operation with an empty id while nothing is RUNNING or PAUSED."""
-
-    code = "NOT_FOUND"
-
-
-class Unavailable(DispatcherError):
-    """The dispatcher loop is not there to take the request (shutting down)."""
-
-    code = "UNAVAILABLE"
 
 
 class DispatcherNode(Node):
@@ -101,7 +86,7 @@ class DispatcherNode(Node):
         self._state_pub = self.create_publisher(msg.DispatcherState, "dispatcher_state", STATE_QOS)
         self._state_lock = threading.Lock()
         self.store_file = dispatcher_params.store_file(p["store_path"], p["resource_id"])
-        self._store: SQLiteStore | None = self._open_store(self.store_file) if self.store_file else None
+        self._store: SQLiteStore | None = self._open_store(self.store_file, p["store_busy_timeout"]) if self.store_file else None
 
         self.runner = ActionOperationRunner(self, self._executor_settings(p), self._group)
         self.handshake = HandshakeBridge(
@@ -154,7 +139,7 @@ class DispatcherNode(Node):
         except ImportError as exc:
             raise ConfigurationError(f"http_port: the HTTP doors need operation_dispatcher[api,mcp] ({exc})") from None
         try:
-            self._http = build_server(self.dispatcher, host, port, token, log_level="warning")
+            self._http = build_server(self.dispatcher, host, port, token, run_dispatcher=False, log_level="warning")
         except ValueError as exc:  # a non-loopback bind without a token
             raise ConfigurationError(f"http_host: {exc}") from None
         self._http_future = asyncio.run_coroutine_threadsafe(self._http.serve(), self._loop)
@@ -166,10 +151,10 @@ class DispatcherNode(Node):
             raise ConfigurationError(f"http_port: could not serve on {host}:{port}: {error or 'timed out'}")
         self.get_logger().info(f"REST /docs, dashboard / and MCP /mcp on http://{host}:{port}")
 
-    def _open_store(self, path: str) -> SQLiteStore:
+    def _open_store(self, path: str, busy_timeout: float) -> SQLiteStore:
         """The SQLite store at ``path``; the store holds ``<file>.lock`` itself, so a second dispatcher is refused."""
         try:
-            return SQLiteStore(path)
+            return SQLiteStore(path, busy_timeout=busy_timeout)
         except DispatcherError as exc:  # in use by another dispatcher process, cannot create, another schema...
             raise ConfigurationError(f"store_path: {exc.message}") from None
 
@@ -244,19 +229,19 @@ class DispatcherNode(Node):
         try:
             future.result(timeout)
         except concurrent.futures.TimeoutError:
-            raise ServiceTimeout(f"the dispatch loop did not stop within {timeout:g} s") from None
+            raise RequestTimeoutError(f"the dispatch loop did not stop within {timeout:g} s") from None
 
     def _run(self, coro: Coroutine[Any, Any, Any], timeout: float) -> Any:
         """Run a core coroutine on the dispatcher's loop and wait for it (from an executor thread)."""
         if self._loop.is_closed() or not self._loop.is_running():
             coro.close()
-            raise Unavailable("the dispatcher is shutting down")
+            raise UnavailableError("the dispatcher is shutting down")
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
             future.cancel()
-            raise ServiceTimeout(f"no result within {timeout:g} s") from None
+            raise RequestTimeoutError(f"no result within {timeout:g} s") from None
 
     def destroy_node(self) -> None:
         self.shutdown()
@@ -378,7 +363,7 @@ class DispatcherNode(Node):
         else:
             record = self.dispatcher.current()
             if record is None:
-                raise NoCurrentOperation("no operation is RUNNING or PAUSED")
+                raise InvalidStateError("cannot get the current operation: none is RUNNING or PAUSED")
         response.status = conv.record_to_status(record)
 
     def _history(self, request: Any, response: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -12,6 +13,7 @@ pytest.importorskip("operation_dispatcher_interfaces", reason="needs the colcon 
 from builtin_interfaces.msg import Time
 
 from operation_dispatcher import (
+    ERROR_TABLE,
     Decision,
     DeniedError,
     Dependency,
@@ -26,6 +28,9 @@ from operation_dispatcher import (
     OperationExecution,
     OperationRecord,
     OperationState,
+    RequestTimeoutError,
+    StorageError,
+    UnavailableError,
     ValidationError,
 )
 from operation_dispatcher_interfaces import msg, srv
@@ -293,6 +298,9 @@ def test_decision_to_response_fields_round_trip():
         (NotFoundError("a"), srv.AddOperations.Response.NOT_FOUND),
         (InvalidStateError("no"), srv.AddOperations.Response.INVALID_STATE),
         (DeniedError("denied", reason="r"), srv.AddOperations.Response.DENIED),
+        (RequestTimeoutError("no result within 1 s"), srv.AddOperations.Response.TIMEOUT),
+        (UnavailableError("shutting down"), srv.AddOperations.Response.UNAVAILABLE),
+        (StorageError("could not write", cause="database is locked"), srv.AddOperations.Response.STORAGE),
         (RuntimeError("boom"), srv.AddOperations.Response.INTERNAL),
     ],
 )
@@ -301,9 +309,32 @@ def test_error_codes(exc, code):
     assert conv.error_message(exc)
 
 
-def test_error_codes_are_the_same_in_every_srv_and_the_action():
+def _constants(msg_type: type) -> dict[str, int]:
+    """The constants a .srv / .action section defines (rosidl keeps them on the class's metaclass)."""
+    meta = type(msg_type)
+    return dict(getattr(meta, f"_{meta.__name__}__constants"))
+
+
+SRV_TYPES = [t for _name, t in inspect.getmembers(srv, inspect.isclass) if hasattr(t, "Request") and hasattr(t, "Response")]
+
+
+@pytest.mark.parametrize("srv_type", SRV_TYPES, ids=lambda t: t.__name__)
+def test_every_srv_carries_exactly_the_core_error_table(srv_type):
+    """Same names, same numbers as ERROR_TABLE, nothing more; Handshake (a question to the business logic) carries none."""
+    table = {code: kind.number for code, kind in ERROR_TABLE.items()}
+    if srv_type.__name__ == "Handshake":
+        assert _constants(srv_type.Response) == {} and "error_code" not in srv_type.Response.get_fields_and_field_types()
+    else:
+        assert _constants(srv_type.Response) == table
+        assert "error_code" in srv_type.Response.get_fields_and_field_types()
+    assert _constants(srv_type.Request) == {}
+
+
+def test_the_action_result_carries_exactly_the_core_error_table():
     from operation_dispatcher_interfaces.action import ExecuteOperation
 
-    for holder in (srv.OperationCommand.Response, srv.GetEvents.Response, srv.DispatcherCommand.Response, ExecuteOperation.Result):
-        assert {name: getattr(holder, name) for name in conv.ERROR_CODES} == conv.ERROR_CODES
+    assert _constants(ExecuteOperation.Result) == {code: kind.number for code, kind in ERROR_TABLE.items()}
+    assert _constants(ExecuteOperation.Goal) == {} and _constants(ExecuteOperation.Feedback) == {}
+    assert conv.ERROR_CODES == {code: kind.number for code, kind in ERROR_TABLE.items()}
+    assert len(SRV_TYPES) >= 9  # the srv module was really enumerated
     assert conv.error_message(RuntimeError("boom")) == "internal error: RuntimeError: boom"

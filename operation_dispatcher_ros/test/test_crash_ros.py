@@ -218,7 +218,7 @@ def _check_recovered(
     assert all(by_id[i].state_name == "COMPLETED" for i in completed_seen)
     # nothing is left active
     current = client.call(GetOperation, "get_operation", operation_id="")
-    assert not current.success and current.error_code == current.NOT_FOUND, current.status.operation.id
+    assert not current.success and current.error_code == current.INVALID_STATE, current.status.operation.id
 
     # the interrupted operation, as documented
     interrupted = [s for s in statuses if s.termination_reason == "interrupted"]
