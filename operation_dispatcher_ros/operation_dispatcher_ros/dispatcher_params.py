@@ -66,6 +66,12 @@ SPECS: dict[str, Spec] = {
         "are expanded); empty = memory only, lost when the node ends.",
         True,
     ),
+    "store_busy_timeout": Spec(
+        5.0,
+        "Seconds a write waits while another connection holds the store file's lock; then the change is refused "
+        "with STORAGE (nothing changed) and may be tried again.",
+        True, low=0.0, high=3600.0,
+    ),
     "on_interrupted": Spec(
         "requeue",
         "What a restart does with the operation found RUNNING or PAUSED in the store: requeue it or fail it "

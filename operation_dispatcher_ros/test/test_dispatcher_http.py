@@ -42,3 +42,17 @@ def test_a_public_bind_without_token_is_refused_at_start(ros_processes, ros_name
     process = ros_processes.start("dispatcher_node", namespace=ros_namespace, params={"store_path": "", "http_port": free_port(), "http_host": "0.0.0.0"})
     assert process.popen.wait(timeout=30) == 2
     assert "http_host" in process.log_tail()
+
+
+def test_the_http_doors_leave_the_dispatch_loop_to_the_node(bringup, ros_client):
+    """With autostart off, serving HTTP does not start dispatcher.run() behind the node's back."""
+    from operation_dispatcher_interfaces.srv import DispatcherCommand, GetDispatcherState
+
+    port = free_port()
+    bringup(dispatcher={"http_port": port, "autostart": False})
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        assert http.get("/dispatcher").json()["status"] == "STOPPED"
+        assert ros_client.call(GetDispatcherState, "get_dispatcher_state").state.status_name == "STOPPED"
+        started = ros_client.call(DispatcherCommand, "dispatcher/start")
+        assert started.success, started.message  # the node's own start finds the loop not running
+        assert http.get("/dispatcher").json()["status"] == "RUNNING"
