@@ -43,7 +43,7 @@ class NewOperation(Operation):
     """An operation as ``POST /operations/add`` takes it: ``resource_id`` may be left out."""
 
     resource_id: str = Field(  # type: ignore[assignment]  # a default is never validated: null is still refused
-        default=None,  # absent means "this dispatcher's resource", filled in below
+        default=None,  # absent means "this dispatcher's resource": the core fills it in
         min_length=1,
         max_length=limits.MAX_ID_LENGTH,
         description="Defaults to this dispatcher's resource; another resource's id is refused (400).",
@@ -99,9 +99,8 @@ async def add_operations(
     The schema check above answers 422 naming the field; the core then gets
     the JSON objects themselves, as from every other door.
     """
-    dispatcher = _dispatcher(request)
     objects: list[dict[str, Any]] = await request.json()  # parsed once already: Starlette keeps it
-    return await run_in_threadpool(dispatcher.add, [{"resource_id": dispatcher.resource_id, **obj} for obj in objects])
+    return await run_in_threadpool(_dispatcher(request).add, objects)
 
 
 @router.get("/{operation_id}", response_model=OperationRecord, responses=error_responses(404, 422))

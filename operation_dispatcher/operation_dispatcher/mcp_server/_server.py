@@ -156,7 +156,7 @@ def create_mcp_server(dispatcher: OperationDispatcher, lifecycle: DispatcherLife
     ) -> list[AddResult]:
         """Queue operations; an id already known is not added again (added=false)."""
         with _as_tool_error():
-            return dispatcher.add([{"resource_id": dispatcher.resource_id, **op} for op in operations])
+            return dispatcher.add(operations)  # the core fills in a missing resource_id
 
     @server.tool(annotations=_CANCEL)
     async def cancel_operation(operation_id: OperationId, reason: Reason = None) -> OperationRecord:
