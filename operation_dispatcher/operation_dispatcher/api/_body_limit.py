@@ -5,8 +5,10 @@ operations whose listing then no longer fits a response. A body declared
 larger (``Content-Length``) is refused before a byte of it is read; a
 chunked body is counted as it arrives and refused once it passes the
 limit. Either way the answer is 413 in the doors' error shape, code
-VALIDATION naming the ``body``, and the connection is closed rather than
-drained.
+VALIDATION naming the ``body``. The connection stays open: the server
+discards the rest of the body as it comes (nothing of it is kept), so the
+client, still sending, reliably reads the 413; closing on it instead would
+reset the connection and could lose the answer.
 """
 
 from __future__ import annotations
@@ -69,7 +71,6 @@ class BodyLimitMiddleware:
             413,
             "VALIDATION",
             f"body: the request body is larger than {limit} bytes ({limit / 1024 / 1024:g} MiB)",
-            headers={"Connection": "close"},
             field="body",
             limit=limit,
         )
