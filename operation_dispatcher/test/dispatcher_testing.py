@@ -94,13 +94,18 @@ def check_sequence(events: list[DispatchEvent]) -> None:
                 pending.discard(E.OPERATION_RESUME_REQUESTED)
                 state = "RUNNING"
             elif kind is E.OPERATION_CANCELLED:
-                assert E.OPERATION_CANCEL_REQUESTED in pending, where
+                assert E.OPERATION_CANCEL_REQUESTED in pending or _stranded(state, event), where
                 state = "DONE"
             elif kind is E.OPERATION_FAILED and event.metadata.get("requeued"):
                 assert state in ("RUNNING", "PAUSED"), where
                 state = "QUEUED"
             else:  # COMPLETED or final FAILED
-                assert state in ("RUNNING", "PAUSED"), where
+                assert state in ("RUNNING", "PAUSED") or (kind is E.OPERATION_FAILED and _stranded(state, event)), where
                 state = "DONE"
             if state != "QUEUED":
                 pending.discard(E.OPERATION_START_REQUESTED)
+
+
+def _stranded(state: str, event: DispatchEvent) -> bool:
+    """A queued operation ended, unasked, because the dependency it names can never be met."""
+    return state == "QUEUED" and "dependency" in event.metadata
