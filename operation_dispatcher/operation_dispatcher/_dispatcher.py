@@ -535,6 +535,13 @@ class OperationDispatcher:
         await self._handshake(entry, step.requested, step.denied, reason)
         tell = self._runner.pause if step is _PAUSE else self._runner.resume
         async with self._executor_turn():
+            with self._state_lock:
+                entry = self._ledger[operation_id]  # as it is now: the start or a cancel before ours may have ended it
+            if entry.state is not step.want:
+                raise InvalidStateError(
+                    f"operation {operation_id!r} became {entry.state.value} while its {step.verb} was being decided",
+                    operation_id=operation_id,
+                )
             await self._tell_runner(entry, tell, step.verb, step.denied)
             entry = await self._change_async(lambda change: self._steered(change, step, operation_id, reason))
         self._kick()
@@ -852,6 +859,7 @@ class OperationDispatcher:
         while True:
             try:
                 await self._change_async(build)
+                self._storage_error = None
                 return
             except StorageError as exc:
                 if self._stop_requested:
