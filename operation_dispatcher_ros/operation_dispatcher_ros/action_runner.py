@@ -7,7 +7,8 @@
   arrives later is cancelled the moment it arrives;
 - feedback: progress goes to ``dispatcher.report_progress``;
 - result: success completes the operation, anything else fails it with the
-  robot's message and error code;
+  robot's message and error code; a report the store could not write is
+  made again, with back-off, until it is taken;
 - cancel: cancel the goal and return only once the result arrived, i.e. the
   robot has stopped, so OPERATION_CANCELLED always follows the stop. A
   cancel that comes while the start still waits for the robot's answer is
@@ -37,6 +38,7 @@ import concurrent.futures
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,12 +49,15 @@ from rclpy.node import Node
 from std_srvs.srv import Trigger
 from unique_identifier_msgs.msg import UUID
 
-from operation_dispatcher import InvalidStateError, NotFoundError, Operation, OperationDispatcher, OperationRunner
+from operation_dispatcher import InvalidStateError, NotFoundError, Operation, OperationDispatcher, OperationRunner, StorageError
 from operation_dispatcher_interfaces.action import ExecuteOperation
 
 from .asyncio_bridge import await_rclpy_future, await_thread_future, wait_ready
 from .conversions import operation_to_msg
 from .qos import SERVICES_QOS
+
+REPORT_RETRY_FIRST = 0.1  # seconds before a report the store refused is made again; doubles up to the max
+REPORT_RETRY_MAX = 5.0
 
 _STATUS_NAMES = {
     GoalStatus.STATUS_SUCCEEDED: "succeeded",
@@ -266,15 +271,44 @@ class ActionOperationRunner(OperationRunner):
 
     def _report(self, op_id: str, status: int, result: Any) -> None:
         dispatcher = self._require_dispatcher()
+        if status == GoalStatus.STATUS_SUCCEEDED and result.success:
+            outcome = result.message or "completed"
+            self._tell_dispatcher(op_id, "result", lambda: dispatcher.complete(op_id, outcome=outcome))
+        else:
+            status_name = _STATUS_NAMES.get(status, f"status {status}")
+            reason = f"executor {status_name}: {result.message or 'no message'} (error_code {result.error_code})"
+            self._tell_dispatcher(op_id, "result", lambda: dispatcher.fail(op_id, reason=reason))
+
+    def _tell_dispatcher(self, op_id: str, what: str, report: Callable[[], None]) -> None:
+        """Hand the dispatcher a fact about the robot (a result, a loss).
+
+        A fact is not dropped because the store could not write it: the
+        report is made again in the background, with back-off, until the
+        store takes it, the operation has ended otherwise, or the node
+        shuts down.
+        """
         try:
-            if status == GoalStatus.STATUS_SUCCEEDED and result.success:
-                dispatcher.complete(op_id, outcome=result.message or "completed")
-            else:
-                status_name = _STATUS_NAMES.get(status, f"status {status}")
-                detail = result.message or "no message"
-                dispatcher.fail(op_id, reason=f"executor {status_name}: {detail} (error_code {result.error_code})")
+            report()
         except (InvalidStateError, NotFoundError) as exc:
-            self._node.get_logger().info(f"result for {op_id} ignored: {exc}")
+            self._node.get_logger().info(f"{what} for {op_id} ignored: {exc}")
+        except StorageError as exc:
+            self._node.get_logger().warning(f"{what} for {op_id} not stored ({exc.message}); reporting it again")
+            threading.Thread(target=self._report_again, args=(op_id, what, report), name=f"report-{op_id}", daemon=True).start()
+
+    def _report_again(self, op_id: str, what: str, report: Callable[[], None]) -> None:
+        delay = REPORT_RETRY_FIRST
+        while self._node.context.ok():
+            time.sleep(delay)  # back-off between attempts, in this report's own thread
+            try:
+                report()
+            except (InvalidStateError, NotFoundError) as exc:
+                self._node.get_logger().info(f"{what} for {op_id} ignored: {exc}")
+                return
+            except StorageError:
+                delay = min(delay * 2, REPORT_RETRY_MAX)
+                continue
+            self._node.get_logger().info(f"{what} for {op_id} stored")
+            return
 
     def _cancel_unanswered(self, goal_id: Any) -> None:
         """Best effort: ask the action server to cancel a goal whose acceptance we never heard of."""
@@ -328,10 +362,8 @@ class ActionOperationRunner(OperationRunner):
             handle.cancel_goal_async()  # a robot that is alive but mute should stop too
         except Exception as exc:  # best effort only
             self._node.get_logger().warning(f"could not cancel the goal of {op_id}: {exc}")
-        try:
-            self._require_dispatcher().fail(op_id, reason=reason)
-        except (InvalidStateError, NotFoundError) as exc:
-            self._node.get_logger().info(f"{op_id} already ended: {exc}")
+        dispatcher = self._require_dispatcher()
+        self._tell_dispatcher(op_id, "loss", lambda: dispatcher.fail(op_id, reason=reason))
 
     # ------------------------------------------------------------- cancel
 

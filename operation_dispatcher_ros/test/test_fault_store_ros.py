@@ -6,12 +6,15 @@ The test takes that file's write lock with its own sqlite3 connection
 an add must then answer success=false, error_code STORAGE and a message
 naming SQLite's own cause, and leave nothing behind (not in memory, not in
 the file). Once the lock is gone the same add succeeds, and a restart on
-the file still has it.
+the file still has it. A robot result that arrives while the file is locked
+is reported again until the store takes it.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,5 +72,62 @@ def _stored_ids(store: Path) -> list[str]:
     connection = sqlite3.connect(store)
     try:
         return [row[0] for row in connection.execute("SELECT id FROM operations ORDER BY id")]
+    finally:
+        connection.close()
+
+
+FAULT_SECONDS = 1.0
+"""How long the store stays locked after the robot has finished: the fault being tested, not a settling wait."""
+
+
+def test_a_result_the_store_refused_is_reported_again_once_it_writes(bringup, ros_client, ros_processes, ros_namespace, tmp_path):
+    """The robot finishes while the file is locked: the fact is not dropped. Once the lock is gone the
+    operation is COMPLETED (not left RUNNING with an idle robot) and only then does the next one start."""
+    from stand_in_robot import ROBOT_LOG_QOS
+    from std_msgs.msg import String
+    from test_e2e_transport import transport
+    from test_fault_late_accept import ROBOT_SCRIPT, RobotLog
+
+    from operation_dispatcher_interfaces.action import ExecuteOperation
+    from operation_dispatcher_interfaces.srv import AddOperations, GetOperation
+
+    ros_processes.start_script(ROBOT_SCRIPT, ros_namespace, {"accept_delay": 0.0, "duration": 2.0})
+    log = ros_client.record(String, "robot_log", ROBOT_LOG_QOS, RobotLog())
+    ros_client.wait_for_action_server(ExecuteOperation, "execute_operation", 20.0)
+    store = tmp_path / "dispatcher.db"
+    params = {"store_path": str(store), "store_busy_timeout": 0.3, "executor_timeout": 0.0}
+    bringup(dispatcher=params, business_logic={"rule": "approve_all"}, sim_robot=None)
+    events = ros_client.record_events()
+    assert ros_client.call(AddOperations, "add_operations", operations=[transport("first", 5), transport("second", 0)]).success
+    log.wait_step("executing", "first")
+
+    blocker = sqlite3.connect(store, timeout=5.0, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        log.wait_step("succeeded", "first")
+        deadline = time.monotonic() + FAULT_SECONDS
+        while time.monotonic() < deadline:  # the whole fault: the first stays RUNNING, nothing else starts
+            status = ros_client.call(GetOperation, "get_operation", operation_id="first").status
+            assert status.state_name == "RUNNING", status
+            assert "OPERATION_STARTED" not in events.types_for("second")
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+    completed = events.wait_event("OPERATION_COMPLETED", "first", timeout=15.0)
+    started = events.wait_event("OPERATION_STARTED", "second", timeout=15.0)
+    assert _seconds(started.stamp) >= _seconds(completed.stamp)
+    assert _stored_state(store, "first") == "COMPLETED"
+
+
+def _seconds(stamp: Any) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def _stored_state(store: Path, operation_id: str) -> str:
+    connection = sqlite3.connect(store)
+    try:
+        (body,) = connection.execute("SELECT body FROM executions WHERE operation_id = ?", (operation_id,)).fetchone()
+        return json.loads(body)["state"]
     finally:
         connection.close()
