@@ -7,6 +7,9 @@ dispatcher's own state. Only once the store has taken it (or there is no
 store) is it applied to memory, in one step under the state lock. A write
 that fails therefore leaves memory exactly as it was, and the caller gets
 the store's StorageError: nothing is ever in memory that is not on disk.
+
+Every change records at least one event (an add, a request, a start...):
+one that records none changed nothing and is not written.
 """
 
 from __future__ import annotations
@@ -29,14 +32,18 @@ class Change:
         self.paused: tuple[bool, str | None] | None = None  # the dispatcher's pause, when it changes
         self.models: list[DispatchEvent] | None = None  # the events as models, once built for the store or subscribers
 
-    def __bool__(self) -> bool:
-        return bool(self.events or self.updates or self.new or self.then or self.paused is not None)
+    def set(self, entry: Entry, **facts: Any) -> None:
+        """Set ``facts`` on the operation."""
+        pending = self.updates.get(entry.id)
+        if pending is None:
+            self.updates[entry.id] = facts
+        else:
+            pending.update(facts)
 
-    def set(self, entry: Entry, **facts: Any) -> Entry:
-        """Set ``facts`` on the operation; returns the entry as this change leaves it."""
-        pending = self.updates.setdefault(entry.id, {})
-        pending.update(facts)
-        return Ledger.staged(entry, pending)
+    def entry(self, entry: Entry) -> Entry:
+        """``entry`` as this change leaves it."""
+        facts = self.updates.get(entry.id)
+        return entry if facts is None else Ledger.staged(entry, facts)
 
     def executions(self, ledger: Ledger) -> list[Any]:
         """The executions this change writes, as the store keeps them."""

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
@@ -36,7 +35,7 @@ from ._change import Change
 from ._errors import DeniedError, InvalidStateError, NotFoundError, StorageError, ValidationError
 from ._handshake import RequestCallback, ask
 from ._journal import Journal
-from ._ledger import Entry, EventRow, Ledger
+from ._ledger import Entry, EventRow, Ledger, event_row
 from ._models import (
     AddResult,
     Decision,
@@ -196,7 +195,8 @@ class OperationDispatcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._wake: asyncio.Event | None = None
-        self._turn: asyncio.Lock | None = None  # the executor turn, on the loop run() is on
+        self._turn: asyncio.Lock | None = None  # the executor turn of cancel / pause / resume, on run()'s loop
+        self._starting: asyncio.Future[None] | None = None  # done once the start being told has returned
         self._running = False
         self._stop_requested = False
 
@@ -205,52 +205,55 @@ class OperationDispatcher:
 
     # ----------------------------------------------------------------- changes
 
-    def _change(self, build: Callable[[Change], T]) -> T:
-        """Build one change (write lock held), write it, apply it, publish its events."""
+    def _change(self, build: Callable[..., T], *args: Any) -> T:
+        """Build one change with ``build(change, *args)`` (write lock held), write it to the
+        store, apply it, publish its events. Every change records at least one event; one
+        that records none changed nothing.
+
+        On the hot path of every life cycle: kept to one call for all of it.
+        """
         with self._write_lock:
             change = Change()
-            result = build(change)
-            if change:
-                self._commit(change)
+            result = build(change, *args)
+            events = change.events
+            if not events:
+                return result
+            store, journal, ledger = self._store, self._journal, self._ledger
+            publish = journal.notifier.has_subscribers
+            if store is not None or publish:
+                change.models = [journal.model(row) for row in events]
+            if store is not None:
+                try:
+                    store.write(
+                        operations=[op for _, op in change.new],
+                        executions=change.executions(ledger),
+                        events=change.models or (),
+                        paused=change.paused,
+                    )
+                except StorageError:
+                    raise
+                except Exception as exc:  # a Store of the user's own that does not say StorageError
+                    raise StorageError(
+                        f"the store could not write the change: {type(exc).__name__}: {exc}", cause=str(exc)
+                    ) from exc
+            with self._state_lock:
+                for entry, op in change.new:
+                    ledger.insert(entry, op.payload)
+                for op_id, facts in change.updates.items():
+                    ledger.update(op_id, **facts)
+                journal.count += ledger.file_events(events, journal.dispatcher_rows)
+                for step in change.then:
+                    step()
+            if publish and change.models:
+                journal.publish(change.models)  # inside the write lock: subscribers see changes in order
         return result
 
-    async def _change_async(self, build: Callable[[Change], T]) -> T:
+    async def _change_async(self, build: Callable[..., T], *args: Any) -> T:
         """:meth:`_change` from a coroutine: with a store it runs in the writer thread,
         so the loop never waits on the disk (nor on another writer)."""
         if self._writer is None:
-            return self._change(build)
-        return await asyncio.get_running_loop().run_in_executor(self._writer, self._change, build)
-
-    def _commit(self, change: Change) -> None:
-        events = change.events
-        models = None
-        if self._store is not None or self._journal.has_subscribers:
-            models = change.models = [self._journal.model(row) for row in events]
-        if self._store is not None:
-            try:
-                self._store.write(
-                    operations=[op for _, op in change.new],
-                    executions=change.executions(self._ledger),
-                    events=models or (),
-                    paused=change.paused,
-                )
-            except StorageError:
-                raise
-            except Exception as exc:  # a Store of the user's own that does not say StorageError
-                raise StorageError(f"the store could not write the change: {type(exc).__name__}: {exc}", cause=str(exc)) from exc
-        with self._state_lock:
-            for entry, op in change.new:
-                self._ledger.insert(entry, op.payload)
-            for op_id, facts in change.updates.items():
-                self._ledger.update(op_id, **facts)
-            for row in events:
-                if not self._ledger.file_event(row):
-                    self._journal.dispatcher_rows.append(row)
-            self._journal.applied(len(events))
-            for step in change.then:
-                step()
-        if models and self._journal.has_subscribers:
-            self._journal.publish(models)  # inside the write lock: subscribers see changes in order
+            return self._change(build, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._writer, self._change, build, *args)
 
     def _event(
         self,
@@ -265,14 +268,17 @@ class OperationDispatcher:
         records one (queued_at, started_at, finished_at), so that both read the same."""
         if operation_id is not None and execution_id is None:
             execution_id = self._ledger.execution_id(operation_id)
-        row = self._journal.row(len(change.events), event_type, operation_id, execution_id, metadata, at)
-        change.events.append(row)
+        events, journal = change.events, self._journal
+        row = event_row(f"{journal.prefix}-{journal.count + len(events):09d}", event_type, operation_id, execution_id, metadata, at)
+        events.append(row)
         return row
 
-    def _move(self, change: Change, entry: Entry, target: OperationState, why: str, **facts: Any) -> Entry:
+    def _move(self, change: Change, entry: Entry, target: OperationState, why: str, **facts: Any) -> None:
         """Move an operation to ``target`` if the transition table allows it (else InvalidStateError)."""
-        transitions.check(entry.id, entry.state, target, why)
-        return change.set(entry, state=target, **facts)
+        if target not in transitions.ALLOWED_BY_VALUE[entry.state_value]:
+            transitions.refuse(entry.id, entry.state, why)
+        facts["state"] = target
+        change.set(entry, **facts)
 
     # ------------------------------------------------------------------ adding
 
@@ -293,7 +299,7 @@ class OperationDispatcher:
             batch = [operations]
         else:
             batch = parse_operations([operations] if single else operations, default_resource_id=self.resource_id)
-        results = self._change(lambda change: self._add(change, batch))
+        results = self._change(self._add, batch)
         self._kick()
         return results[0] if single else results
 
@@ -312,9 +318,11 @@ class OperationDispatcher:
             self._event(change, E.OPERATION_ADDED, op.id, metadata, now, execution_id=entry.execution_id)
             sequence += 1
 
+        entries = [entry for entry, _ in change.new]  # not the change itself: a closure on it would be a cycle
+
         def queue_them() -> None:
             self._next_sequence = sequence
-            for entry, _ in change.new:
+            for entry in entries:
                 self._queue.push(entry, sequence=entry.sequence)
 
         change.then.append(queue_them)
@@ -366,7 +374,7 @@ class OperationDispatcher:
         it: report again.
         """
         _check_text(outcome, "outcome")
-        self._change(lambda change: self._complete(change, operation_id, outcome))
+        self._change(self._complete, operation_id, outcome)
         self._kick()
 
     def _complete(self, change: Change, operation_id: str | None, outcome: str | None) -> None:
@@ -378,7 +386,7 @@ class OperationDispatcher:
     def fail(self, operation_id: str | None = None, reason: str | None = None) -> None:
         """Report that the active operation failed; the failure retry policy may queue it again."""
         _check_text(reason, "reason")
-        self._change(lambda change: self._fail(change, self._active_entry(operation_id, "fail"), reason or "failed"))
+        self._change(self._fail_active, operation_id, reason or "failed")
         self._kick()
 
     def report_progress(self, operation_id: str, progress: float) -> None:
@@ -388,6 +396,9 @@ class OperationDispatcher:
         with self._state_lock:
             self._ledger.update(self._active_entry(operation_id, "report progress of").id, progress=float(progress))
 
+    def _fail_active(self, change: Change, operation_id: str | None, reason: str) -> None:
+        self._fail(change, self._active_entry(operation_id, "fail"), reason)
+
     def _fail(self, change: Change, entry: Entry, reason: str, **metadata: Any) -> None:
         backoff = self.failure_retry.backoff(entry.attempts) if self.failure_retry else None
         if backoff is None:
@@ -396,11 +407,11 @@ class OperationDispatcher:
             self._finish(change, entry.id, E.OPERATION_FAILED, {"reason": reason, "requeued": False, **metadata}, now)
             return
         assert self.failure_retry is not None
-        entry = self._move(
+        self._move(
             change, entry, S.QUEUED, "queue again", termination_reason=reason, progress=0.0,
             not_before=utcnow() + timedelta(seconds=backoff),
         )  # fmt: skip
-        requeued = entry
+        requeued = entry = change.entry(entry)
 
         def queue_again() -> None:
             if self._active == requeued.id:
@@ -511,7 +522,7 @@ class OperationDispatcher:
             if was_active:
                 await self._tell_runner(entry, self._runner.cancel, "cancel", E.OPERATION_CANCEL_DENIED)
             termination_reason = reason or decision.reason or "cancelled"
-            entry = await self._change_async(lambda change: self._cancelled(change, operation_id, termination_reason, was_active))
+            entry = await self._change_async(self._cancelled, operation_id, termination_reason, was_active)
         self._kick()
         with self._state_lock:
             return self._ledger.record(entry)
@@ -523,7 +534,8 @@ class OperationDispatcher:
                 f"operation {operation_id!r} became {entry.state.value} while its cancel was being decided",
                 operation_id=operation_id,
             )
-        entry = self._move(change, entry, S.CANCELLED, "cancel", finished_at=utcnow(), termination_reason=reason)
+        self._move(change, entry, S.CANCELLED, "cancel", finished_at=utcnow(), termination_reason=reason)
+        entry = change.entry(entry)
         self._finish(change, operation_id, E.OPERATION_CANCELLED, {"reason": reason, "was_active": was_active}, entry.finished_at)
         return entry
 
@@ -543,7 +555,7 @@ class OperationDispatcher:
                     operation_id=operation_id,
                 )
             await self._tell_runner(entry, tell, step.verb, step.denied)
-            entry = await self._change_async(lambda change: self._steered(change, step, operation_id, reason))
+            entry = await self._change_async(self._steered, step, operation_id, reason)
         self._kick()
         with self._state_lock:
             return self._ledger.record(entry)
@@ -555,9 +567,9 @@ class OperationDispatcher:
                 f"operation {operation_id!r} became {entry.state.value} while its {step.verb} was being decided",
                 operation_id=operation_id,
             )
-        entry = self._move(change, entry, step.target, step.verb)
+        self._move(change, entry, step.target, step.verb)
         self._event(change, step.done, operation_id, {"reason": reason, "progress": entry.progress})
-        return entry
+        return change.entry(entry)
 
     @staticmethod
     def _expect(entry: Entry, want: OperationState, verb: str) -> None:
@@ -580,7 +592,7 @@ class OperationDispatcher:
             self._pending_requests[op_id] = requested
         try:
             metadata = {"reason": reason, "state": entry.state.value}
-            request = await self._change_async(lambda change: self._request(change, requested, op_id, metadata))
+            request = await self._change_async(self._request, requested, op_id, metadata)
             decision = await self._ask(request)
         finally:
             with self._state_lock:
@@ -606,7 +618,7 @@ class OperationDispatcher:
 
     async def _deny(self, entry: Entry, denied: EventType, decision: Decision) -> None:
         metadata = {"reason": decision.reason, "data": decision.data}
-        await self._change_async(lambda change: self._event(change, denied, entry.id, metadata))
+        await self._change_async(self._event, denied, entry.id, metadata)
         raise DeniedError(
             f"{denied.value.removeprefix('OPERATION_').replace('_', ' ').lower()} for {entry.id!r}: {decision.reason}",
             reason=decision.reason,
@@ -623,12 +635,16 @@ class OperationDispatcher:
 
     @contextlib.asynccontextmanager
     async def _executor_turn(self) -> AsyncIterator[None]:
-        """Hold the executor: a start, cancel, pause or resume is told only once the one before has returned."""
+        """Hold the executor: a cancel, pause or resume is told only once the one before it, and the
+        operation's start, have returned. (A start needs no turn: it is told only while no operation
+        is active, and the others are told only about an active one.)"""
         turn = self._turn if self._loop is not None and asyncio.get_running_loop() is self._loop else None
         if turn is None:  # not on run()'s loop: no start can be in flight
             yield
             return
         async with turn:
+            if self._starting is not None:
+                await asyncio.shield(self._starting)
             yield
 
     async def _on_own_loop(self, method: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
@@ -643,7 +659,7 @@ class OperationDispatcher:
     def pause(self, reason: str | None = None) -> DispatcherSnapshot:
         """Stop starting operations; the active one carries on."""
         _check_text(reason, "reason")
-        self._change(lambda change: self._pause(change, reason or "paused by request"))
+        self._change(self._pause, reason or "paused by request")
         self._kick()
         return self.snapshot()
 
@@ -743,7 +759,7 @@ class OperationDispatcher:
     async def _emit(self, event_type: EventType) -> None:
         """Record a dispatcher event; one the store cannot take is logged and left out (nothing else changes)."""
         try:
-            await self._change_async(lambda change: self._event(change, event_type, None, {"queue_length": len(self._queue)}))
+            await self._change_async(self._event, event_type, None, {"queue_length": len(self._queue)})
         except StorageError as exc:
             log.warning("%s: %s not recorded: %s", self.resource_id, event_type.value, exc.message)
 
@@ -772,15 +788,27 @@ class OperationDispatcher:
 
     async def _request_start(self, entry: Entry) -> None:
         op_id = entry.id
-        request = await self._change_async(lambda change: self._start_request(change, op_id))
+        in_memory = self._writer is None  # every life cycle passes here: no coroutine hop when nothing is written
+        if in_memory:
+            request = self._change(self._start_request, op_id)
+        else:
+            request = await self._change_async(self._start_request, op_id)
         if request is None:
             return
         decision = await self._ask(request)
-        assert self._turn is not None
-        async with self._turn:
-            started = await self._change_async(lambda change: self._start_decided(change, op_id, decision))
+        assert self._loop is not None
+        # Marked before the start is recorded: a cancel that sees it RUNNING must find the start in flight.
+        self._starting = starting = self._loop.create_future()
+        try:
+            if in_memory:
+                started = self._change(self._start_decided, op_id, decision)
+            else:
+                started = await self._change_async(self._start_decided, op_id, decision)
             if started is not None:
                 await self._start_runner(started)
+        finally:
+            self._starting = None
+            starting.set_result(None)
 
     def _startable(self, op_id: str) -> Entry | None:
         entry = self._ledger[op_id]
@@ -803,11 +831,9 @@ class OperationDispatcher:
             return None
         if self._paused or self._stop_requested:
             return None  # paused or stopping meanwhile: ask again later
-        now = utcnow()
-        entry = self._move(
-            change, entry, S.RUNNING, "start", started_at=now, progress=0.0, attempts=entry.attempts + 1, not_before=None
-        )
-        self._event(change, E.OPERATION_STARTED, op_id, {"attempt": entry.attempts, "data": decision.data or None}, now)
+        now, attempt = utcnow(), entry.attempts + 1
+        self._move(change, entry, S.RUNNING, "start", started_at=now, progress=0.0, attempts=attempt, not_before=None)
+        self._event(change, E.OPERATION_STARTED, op_id, {"attempt": attempt, "data": decision.data or None}, now)
 
         def started() -> None:
             self._queue.remove(op_id)
@@ -820,7 +846,8 @@ class OperationDispatcher:
 
     def _start_denied(self, change: Change, entry: Entry, decision: Decision) -> None:
         policy = self.denial_policy
-        entry = change.set(entry, retry_count=entry.retry_count + 1)
+        change.set(entry, retry_count=entry.retry_count + 1)
+        entry = change.entry(entry)
         denials = self._consecutive_denials + 1
         cooldown_until = utcnow() + timedelta(seconds=policy.cooldown_seconds)
         metadata = {
@@ -973,9 +1000,9 @@ class OperationDispatcher:
         self._next_sequence = found.next_sequence
         self._paused, self._paused_reason = found.paused, found.paused_reason
         for entry in found.interrupted:
-            self._change(functools.partial(self._interrupted, entry=entry))
+            self._change(self._interrupted, entry)
         for op_id, predecessor in found.stranded:
-            self._change(functools.partial(self._strand_recovered, op_id=op_id, predecessor=predecessor))
+            self._change(self._strand_recovered, op_id, predecessor)
 
     def _interrupted(self, change: Change, entry: Entry) -> None:
         facts = {"reason": "interrupted", "interrupted": True, "previous_state": entry.state.value}
@@ -984,7 +1011,7 @@ class OperationDispatcher:
             self._move(change, entry, S.FAILED, "fail", termination_reason="interrupted", finished_at=now)
             self._finish(change, entry.id, E.OPERATION_FAILED, {**facts, "requeued": False}, now)
             return
-        entry = self._move(change, entry, S.QUEUED, "queue again", termination_reason="interrupted", progress=0.0)
+        self._move(change, entry, S.QUEUED, "queue again", termination_reason="interrupted", progress=0.0)
         change.then.append(lambda: self._queue.push(entry, sequence=entry.sequence))
         self._event(change, E.OPERATION_FAILED, entry.id, {**facts, "requeued": True})
 

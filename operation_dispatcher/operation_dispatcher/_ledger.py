@@ -234,17 +234,20 @@ class Ledger:
     def execution_id(self, operation_id: str) -> str:
         return self._rows[operation_id][_EXECUTION_ID]
 
-    def file_event(self, row: EventRow) -> bool:
-        """Append an operation's event to its log; False for a dispatcher event (no operation).
+    def file_events(self, rows: list[EventRow], dispatcher_log: list[EventRow]) -> int:
+        """Append each event to its operation's log, or to ``dispatcher_log`` (no operation); returns how many.
 
-        The log is a tuple grown by copy: logs are short, and a tuple of
-        flat rows is dropped by the collector.
+        A log is a tuple grown by copy: logs are short, and a tuple of flat
+        rows is dropped by the collector.
         """
-        operation_id = row[2]
-        if operation_id is None:
-            return False
-        self._events[operation_id] += (row,)
-        return True
+        logs = self._events
+        for row in rows:
+            operation_id = row[2]
+            if operation_id is None:
+                dispatcher_log.append(row)
+            else:
+                logs[operation_id] += (row,)
+        return len(rows)
 
     def events(self, operation_id: str) -> tuple[EventRow, ...]:
         return self._events[operation_id]

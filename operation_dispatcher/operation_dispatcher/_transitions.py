@@ -24,12 +24,19 @@ ALLOWED: dict[OperationState, frozenset[OperationState]] = {
     X: frozenset(),
 }
 
+ALLOWED_BY_VALUE = {state.value: targets for state, targets in ALLOWED.items()}
+"""The same table keyed by state value, as the ledger's rows keep it (one lookup on the hot path)."""
+
 
 def check(operation_id: str, current: OperationState, target: OperationState, why: str) -> None:
     """Raise InvalidStateError unless ``current`` may become ``target``; ``why`` names the attempt."""
     if target not in ALLOWED[current]:
-        raise InvalidStateError(
-            f"cannot {why} operation {operation_id!r}: it is {current.value}",
-            operation_id=operation_id,
-            state=current.value,
-        )
+        refuse(operation_id, current, why)
+
+
+def refuse(operation_id: str, current: OperationState, why: str) -> None:
+    raise InvalidStateError(
+        f"cannot {why} operation {operation_id!r}: it is {current.value}",
+        operation_id=operation_id,
+        state=current.value,
+    )
