@@ -83,6 +83,30 @@ class ExecutorSettings:
     """Watchdog: FAILED after this long without feedback or result (RUNNING) or without the server; 0 = off."""
 
 
+class _GoalSafeActionClient(ActionClient):
+    """rclpy's ActionClient, whose goal answers are never taken while a goal is being sent.
+
+    Jazzy's ``send_goal_async`` registers a request only after sending it;
+    an executor thread that takes the robot's answer in between drops it
+    ("Ignoring unexpected goal response"), and the start then waits for an
+    answer that never comes while the robot drives (seen in CI). Kilted's
+    rclpy closes this with a lock of its own; this one does the same on
+    every distro.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sending = threading.Lock()
+
+    def send_goal_async(self, *args: Any, **kwargs: Any) -> Any:
+        with self._sending:
+            return super().send_goal_async(*args, **kwargs)
+
+    def take_data(self) -> Any:
+        with self._sending:
+            return super().take_data()
+
+
 class _GoalRequest:
     """A goal sent to the robot whose handle the runner does not hold (yet).
 
@@ -111,7 +135,7 @@ class ActionOperationRunner(OperationRunner):
     def __init__(self, node: Node, settings: ExecutorSettings, callback_group: Any = None) -> None:
         self._node = node
         self.settings = settings
-        self._client = ActionClient(node, ExecuteOperation, settings.action_name, callback_group=callback_group)
+        self._client = _GoalSafeActionClient(node, ExecuteOperation, settings.action_name, callback_group=callback_group)
         self._pause = node.create_client(Trigger, settings.pause_service, qos_profile=SERVICES_QOS, callback_group=callback_group)
         self._resume = node.create_client(Trigger, settings.resume_service, qos_profile=SERVICES_QOS, callback_group=callback_group)
         # The action's own cancel service, for a goal whose acceptance never arrived (no goal handle to cancel with).
