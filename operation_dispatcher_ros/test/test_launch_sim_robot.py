@@ -76,6 +76,7 @@ class TestMainScenario(unittest.TestCase):
         client = self.client
         events = client.record_events()
         odom = client.record(Odometry, "odom")
+        odom.wait_for(lambda m: True, 20.0, "the first odometry (matched before the robot moves)")
         client.wait_for_service(AddOperations, "add_operations", timeout=30.0)
         self.assertTrue(client.call(DispatcherCommand, "dispatcher/pause", reason="loading").success)
         ops = [transport("low", 1), transport("high", 10), transport("mid", 5)]
