@@ -196,7 +196,8 @@ class OperationDispatcher:
         self._loop_thread: int | None = None
         self._wake: asyncio.Event | None = None
         self._turn: asyncio.Lock | None = None  # the executor turn of cancel / pause / resume, on run()'s loop
-        self._starting: asyncio.Future[None] | None = None  # done once the start being told has returned
+        self._starting = False  # a start is being told to the runner
+        self._started_waiters: list[asyncio.Future[None]] = []  # cancel / pause / resume waiting for it to return
         self._running = False
         self._stop_requested = False
 
@@ -219,7 +220,7 @@ class OperationDispatcher:
             if not events:
                 return result
             store, journal, ledger = self._store, self._journal, self._ledger
-            publish = journal.notifier.has_subscribers
+            publish = journal.notifier.subscribers
             if store is not None or publish:
                 change.models = [journal.model(row) for row in events]
             if store is not None:
@@ -643,8 +644,10 @@ class OperationDispatcher:
             yield
             return
         async with turn:
-            if self._starting is not None:
-                await asyncio.shield(self._starting)
+            if self._starting:
+                returned = asyncio.get_running_loop().create_future()
+                self._started_waiters.append(returned)
+                await returned
             yield
 
     async def _on_own_loop(self, method: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
@@ -796,9 +799,8 @@ class OperationDispatcher:
         if request is None:
             return
         decision = await self._ask(request)
-        assert self._loop is not None
         # Marked before the start is recorded: a cancel that sees it RUNNING must find the start in flight.
-        self._starting = starting = self._loop.create_future()
+        self._starting = True
         try:
             if in_memory:
                 started = self._change(self._start_decided, op_id, decision)
@@ -807,8 +809,11 @@ class OperationDispatcher:
             if started is not None:
                 await self._start_runner(started)
         finally:
-            self._starting = None
-            starting.set_result(None)
+            self._starting = False
+            waiters, self._started_waiters = self._started_waiters, []
+            for returned in waiters:
+                if not returned.done():
+                    returned.set_result(None)
 
     def _startable(self, op_id: str) -> Entry | None:
         entry = self._ledger[op_id]

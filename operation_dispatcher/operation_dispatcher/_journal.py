@@ -32,9 +32,5 @@ class Journal:
         for event in events:
             self.notifier.publish(event)
 
-    @property
-    def has_subscribers(self) -> bool:
-        return self.notifier.has_subscribers
-
     def subscribe(self, callback: NotificationCallback) -> Callable[[], None]:
         return self.notifier.subscribe(callback)

@@ -107,7 +107,7 @@ class Notifier:
     """Holds the subscribers and hands each event to all of them."""
 
     def __init__(self) -> None:
-        self._subscribers: list[_ThreadSubscriber | _AsyncSubscriber] = []
+        self.subscribers: list[_ThreadSubscriber | _AsyncSubscriber] = []  # replaced, never changed in place: read it without a lock
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def subscribe(self, callback: NotificationCallback) -> Callable[[], None]:
@@ -119,11 +119,11 @@ class Notifier:
                 subscriber.attach(self._loop)
         else:
             subscriber = _ThreadSubscriber(callback)
-        self._subscribers = [*self._subscribers, subscriber]
+        self.subscribers = [*self.subscribers, subscriber]
 
         def unsubscribe() -> None:
-            if subscriber in self._subscribers:
-                self._subscribers = [s for s in self._subscribers if s is not subscriber]
+            if subscriber in self.subscribers:
+                self.subscribers = [s for s in self.subscribers if s is not subscriber]
                 subscriber.close()
 
         return unsubscribe
@@ -131,20 +131,16 @@ class Notifier:
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start async subscribers on the dispatcher's loop."""
         self._loop = loop
-        for subscriber in self._subscribers:
+        for subscriber in self.subscribers:
             if isinstance(subscriber, _AsyncSubscriber):
                 subscriber.attach(loop)
 
     def flush(self, timeout: float) -> None:
         """Wait (bounded) until sync subscribers have seen everything published so far."""
-        for subscriber in self._subscribers:
+        for subscriber in self.subscribers:
             if isinstance(subscriber, _ThreadSubscriber):
                 subscriber.flush(timeout)
 
-    @property
-    def has_subscribers(self) -> bool:
-        return bool(self._subscribers)
-
     def publish(self, event: DispatchEvent) -> None:
-        for subscriber in self._subscribers:
+        for subscriber in self.subscribers:
             subscriber.deliver(event)
