@@ -531,10 +531,7 @@ class OperationDispatcher:
     def _cancelled(self, change: Change, operation_id: str, reason: str, was_active: bool) -> Entry:
         entry = self._ledger[operation_id]
         if entry.state.is_terminal:
-            raise InvalidStateError(
-                f"operation {operation_id!r} became {entry.state.value} while its cancel was being decided",
-                operation_id=operation_id,
-            )
+            raise self._changed_meanwhile(entry, "cancel")
         self._move(change, entry, S.CANCELLED, "cancel", finished_at=utcnow(), termination_reason=reason)
         entry = change.entry(entry)
         self._finish(change, operation_id, E.OPERATION_CANCELLED, {"reason": reason, "was_active": was_active}, entry.finished_at)
@@ -544,17 +541,14 @@ class OperationDispatcher:
         """Pause or resume one operation: ask, tell the executor, record."""
         with self._state_lock:
             entry = self._require(operation_id)
-            self._expect(entry, step.want, f"{step.verb}")
+            self._expect(entry, step.want, step.verb)
         await self._handshake(entry, step.requested, step.denied, reason)
         tell = self._runner.pause if step is _PAUSE else self._runner.resume
         async with self._executor_turn():
             with self._state_lock:
                 entry = self._ledger[operation_id]  # as it is now: the start or a cancel before ours may have ended it
             if entry.state is not step.want:
-                raise InvalidStateError(
-                    f"operation {operation_id!r} became {entry.state.value} while its {step.verb} was being decided",
-                    operation_id=operation_id,
-                )
+                raise self._changed_meanwhile(entry, step.verb)
             await self._tell_runner(entry, tell, step.verb, step.denied)
             entry = await self._change_async(self._steered, step, operation_id, reason)
         self._kick()
@@ -564,13 +558,17 @@ class OperationDispatcher:
     def _steered(self, change: Change, step: _Steer, operation_id: str, reason: str | None) -> Entry:
         entry = self._ledger[operation_id]
         if entry.state is not step.want:
-            raise InvalidStateError(
-                f"operation {operation_id!r} became {entry.state.value} while its {step.verb} was being decided",
-                operation_id=operation_id,
-            )
+            raise self._changed_meanwhile(entry, step.verb)
         self._move(change, entry, step.target, step.verb)
         self._event(change, step.done, operation_id, {"reason": reason, "progress": entry.progress})
         return change.entry(entry)
+
+    @staticmethod
+    def _changed_meanwhile(entry: Entry, verb: str) -> InvalidStateError:
+        """The operation moved on while its request was decided or told: nothing of the request is done."""
+        return InvalidStateError(
+            f"operation {entry.id!r} became {entry.state.value} while its {verb} was being decided", operation_id=entry.id
+        )
 
     @staticmethod
     def _expect(entry: Entry, want: OperationState, verb: str) -> None:

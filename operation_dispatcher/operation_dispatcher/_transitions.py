@@ -1,8 +1,9 @@
 """Which state an operation may move to from which: the one table every change is checked against.
 
-The dispatcher moves an operation only through :func:`check`; a move the
-table does not list is a bug or a race lost, and is refused as
-InvalidStateError before anything changed.
+The dispatcher moves an operation only after looking its current state up
+in :data:`ALLOWED_BY_VALUE` (keyed as the ledger's rows keep the state); a
+move the table does not list is a bug or a race lost, and is refused with
+:func:`refuse` before anything changed.
 """
 
 from __future__ import annotations
@@ -28,13 +29,8 @@ ALLOWED_BY_VALUE = {state.value: targets for state, targets in ALLOWED.items()}
 """The same table keyed by state value, as the ledger's rows keep it (one lookup on the hot path)."""
 
 
-def check(operation_id: str, current: OperationState, target: OperationState, why: str) -> None:
-    """Raise InvalidStateError unless ``current`` may become ``target``; ``why`` names the attempt."""
-    if target not in ALLOWED[current]:
-        refuse(operation_id, current, why)
-
-
 def refuse(operation_id: str, current: OperationState, why: str) -> None:
+    """The move the table does not list: InvalidStateError, before anything changed."""
     raise InvalidStateError(
         f"cannot {why} operation {operation_id!r}: it is {current.value}",
         operation_id=operation_id,
