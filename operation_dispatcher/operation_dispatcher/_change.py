@@ -32,8 +32,8 @@ class Change:
         self.paused: tuple[bool, str | None] | None = None  # the dispatcher's pause, when it changes
         self.models: list[DispatchEvent] | None = None  # the events as models, once built for the store or subscribers
 
-    def set(self, entry: Entry, **facts: Any) -> None:
-        """Set ``facts`` on the operation."""
+    def set(self, entry: Entry, facts: dict[str, Any]) -> None:
+        """Set ``facts`` (field name -> value; the change may keep the dict) on the operation."""
         pending = self.updates.get(entry.id)
         if pending is None:
             self.updates[entry.id] = facts

@@ -219,35 +219,43 @@ class OperationDispatcher:
             events = change.events
             if not events:
                 return result
-            store, journal, ledger = self._store, self._journal, self._ledger
+            store, journal = self._store, self._journal
             publish = journal.notifier.subscribers
             if store is not None or publish:
-                change.models = [journal.model(row) for row in events]
-            if store is not None:
-                try:
-                    store.write(
-                        operations=[op for _, op in change.new],
-                        executions=change.executions(ledger),
-                        events=change.models or (),
-                        paused=change.paused,
-                    )
-                except StorageError:
-                    raise
-                except Exception as exc:  # a Store of the user's own that does not say StorageError
-                    raise StorageError(
-                        f"the store could not write the change: {type(exc).__name__}: {exc}", cause=str(exc)
-                    ) from exc
-            with self._state_lock:
-                for entry, op in change.new:
-                    ledger.insert(entry, op.payload)
-                for op_id, facts in change.updates.items():
-                    ledger.update(op_id, **facts)
-                journal.count += ledger.file_events(events, journal.dispatcher_rows)
-                for step in change.then:
-                    step()
-            if publish and change.models:
-                journal.publish(change.models)  # inside the write lock: subscribers see changes in order
+                change.models = models = [journal.model(row) for row in events]
+            if store is None:
+                self._apply(change)  # the write lock is the state lock
+            else:
+                self._write(store, change)
+                with self._state_lock:
+                    self._apply(change)
+            if publish:
+                journal.publish(models)  # inside the write lock: subscribers see changes in order
         return result
+
+    def _write(self, store: Store, change: Change) -> None:
+        try:
+            store.write(
+                operations=[op for _, op in change.new],
+                executions=change.executions(self._ledger),
+                events=change.models or (),
+                paused=change.paused,
+            )
+        except StorageError:
+            raise
+        except Exception as exc:  # a Store of the user's own that does not say StorageError
+            raise StorageError(f"the store could not write the change: {type(exc).__name__}: {exc}", cause=str(exc)) from exc
+
+    def _apply(self, change: Change) -> None:
+        """Apply a written change to memory (state lock held)."""
+        ledger, journal = self._ledger, self._journal
+        for entry, op in change.new:
+            ledger.insert(entry, op.payload)
+        for op_id, facts in change.updates.items():
+            ledger.update(op_id, facts)
+        journal.count += ledger.file_events(change.events, journal.dispatcher_rows)
+        for step in change.then:
+            step()
 
     async def _change_async(self, build: Callable[..., T], *args: Any) -> T:
         """:meth:`_change` from a coroutine: with a store it runs in the writer thread,
@@ -279,7 +287,7 @@ class OperationDispatcher:
         if target not in transitions.ALLOWED_BY_VALUE[entry.state_value]:
             transitions.refuse(entry.id, entry.state, why)
         facts["state"] = target
-        change.set(entry, **facts)
+        change.set(entry, facts)
 
     # ------------------------------------------------------------------ adding
 
@@ -395,7 +403,7 @@ class OperationDispatcher:
         if isinstance(progress, bool) or not isinstance(progress, (int, float)) or not 0.0 <= progress <= 1.0:
             raise ValidationError("progress must be a number within [0, 1]", field="progress")
         with self._state_lock:
-            self._ledger.update(self._active_entry(operation_id, "report progress of").id, progress=float(progress))
+            self._ledger.update(self._active_entry(operation_id, "report progress of").id, {"progress": float(progress)})
 
     def _fail_active(self, change: Change, operation_id: str | None, reason: str) -> None:
         self._fail(change, self._active_entry(operation_id, "fail"), reason)
@@ -732,12 +740,16 @@ class OperationDispatcher:
         self._journal.notifier.attach(self._loop)
         try:
             await self._emit(E.OPERATION_DISPATCHER_STARTED)
-            retry = 0.0
+            retry, in_memory = 0.0, self._writer is None
             while not self._stop_requested:
                 try:
-                    entry, wait = self._next_step()
-                    if entry is not None:
-                        await self._request_start(entry)
+                    self._wake.clear()
+                    if in_memory:  # every life cycle passes here twice: no coroutine hop when nothing is written
+                        request, wait = self._change(self._next_step)
+                    else:
+                        request, wait = await self._change_async(self._next_step)
+                    if request is not None:
+                        await self._request_start(request, in_memory)
                     else:
                         await self._sleep(wait)
                     if retry:
@@ -764,21 +776,22 @@ class OperationDispatcher:
         except StorageError as exc:
             log.warning("%s: %s not recorded: %s", self.resource_id, event_type.value, exc.message)
 
-    def _next_step(self) -> tuple[Entry | None, float | None]:
-        """The operation to request now, or how long to sleep (None: until woken)."""
-        assert self._wake is not None
-        self._wake.clear()
-        with self._state_lock:
-            if self._paused or self._active is not None:
-                return None, None
-            now = utcnow()
-            if self._cooldown_until is not None and self._cooldown_until > now:
-                return None, (self._cooldown_until - now).total_seconds()
-            entry = self._queue.peek(now)
-            if entry is not None:
-                return entry, 0.0
+    def _next_step(self, change: Change) -> tuple[Change | None, float | None]:
+        """Ask to start the next operation (its START_REQUESTED in ``change``), or say how
+        long to sleep (None: until woken). Picked and asked in one change, so nothing
+        can take the operation in between."""
+        if self._paused or self._active is not None:
+            return None, None
+        now = utcnow()
+        if self._cooldown_until is not None and self._cooldown_until > now:
+            return None, (self._cooldown_until - now).total_seconds()
+        entry = self._queue.peek(now)
+        if entry is None:
             release = self._queue.next_release()
             return None, None if release is None else max((release - now).total_seconds(), 0.0)
+        metadata = {"retry_count": entry.retry_count, "attempt": entry.attempts + 1}
+        self._event(change, E.OPERATION_START_REQUESTED, entry.id, metadata, execution_id=entry.execution_id)
+        return change, None
 
     async def _sleep(self, seconds: float | None) -> None:
         assert self._wake is not None and self._loop is not None
@@ -787,15 +800,8 @@ class OperationDispatcher:
         if timer is not None:
             timer.cancel()
 
-    async def _request_start(self, entry: Entry) -> None:
-        op_id = entry.id
-        in_memory = self._writer is None  # every life cycle passes here: no coroutine hop when nothing is written
-        if in_memory:
-            request = self._change(self._start_request, op_id)
-        else:
-            request = await self._change_async(self._start_request, op_id)
-        if request is None:
-            return
+    async def _request_start(self, request: Change, in_memory: bool) -> None:
+        op_id = request.events[0][2]
         decision = await self._ask(request)
         # Marked before the start is recorded: a cancel that sees it RUNNING must find the start in flight.
         self._starting = True
@@ -815,14 +821,7 @@ class OperationDispatcher:
 
     def _startable(self, op_id: str) -> Entry | None:
         entry = self._ledger[op_id]
-        return entry if entry.state is S.QUEUED and op_id in self._queue and self._active is None else None
-
-    def _start_request(self, change: Change, op_id: str) -> Change | None:
-        entry = self._startable(op_id)
-        if entry is None:
-            return None  # cancelled or ended since the loop picked it
-        self._event(change, E.OPERATION_START_REQUESTED, op_id, {"retry_count": entry.retry_count, "attempt": entry.attempts + 1})
-        return change
+        return entry if entry.state_value == "QUEUED" and op_id in self._queue and self._active is None else None
 
     def _start_decided(self, change: Change, op_id: str, decision: Decision) -> Entry | None:
         """Record the decision on a start; returns the started entry, if it started."""
@@ -836,7 +835,7 @@ class OperationDispatcher:
             return None  # paused or stopping meanwhile: ask again later
         now, attempt = utcnow(), entry.attempts + 1
         self._move(change, entry, S.RUNNING, "start", started_at=now, progress=0.0, attempts=attempt, not_before=None)
-        self._event(change, E.OPERATION_STARTED, op_id, {"attempt": attempt, "data": decision.data or None}, now)
+        self._event(change, E.OPERATION_STARTED, op_id, {"attempt": attempt, "data": decision.data or None}, now, entry.execution_id)
 
         def started() -> None:
             self._queue.remove(op_id)
@@ -849,7 +848,7 @@ class OperationDispatcher:
 
     def _start_denied(self, change: Change, entry: Entry, decision: Decision) -> None:
         policy = self.denial_policy
-        change.set(entry, retry_count=entry.retry_count + 1)
+        change.set(entry, {"retry_count": entry.retry_count + 1})
         entry = change.entry(entry)
         denials = self._consecutive_denials + 1
         cooldown_until = utcnow() + timedelta(seconds=policy.cooldown_seconds)

@@ -139,6 +139,7 @@ model_copy(update=...) skips validation like model_construct, at ~60 % of its co
 
 _FIELD_INDEX = {name: i for i, name in enumerate(Entry._fields)}
 _STATE, _EXECUTION_ID = _FIELD_INDEX["state_value"], _FIELD_INDEX["execution_id"]
+_FIELD_INDEX["state"] = _STATE  # facts name the state as an OperationState; the row keeps its value
 _view = tuple.__new__  # a stored row read as an Entry, without copying field by field
 
 
@@ -176,30 +177,26 @@ class Ledger:
         """A stored record back into the books (recovery)."""
         ex = record.execution
         entry = self.add(record.operation, ex.execution_id, ex.sequence, ex.queued_at)
-        return self.update(entry.id, **{name: getattr(ex, name) for name in _EXECUTION_FACTS})
+        return self.update(entry.id, {name: getattr(ex, name) for name in _EXECUTION_FACTS})
 
-    def update(self, operation_id: str, **changes: Any) -> Entry:
-        """Write ``changes`` to the operation's row (``state`` as an OperationState) and return the new entry."""
+    def update(self, operation_id: str, facts: dict[str, Any]) -> Entry:
+        """Write ``facts`` to the operation's row (``state`` as an OperationState) and return the new entry."""
         row = list(self._rows[operation_id])
-        if "state" in changes:
-            state = changes.pop("state")._value_
-            self._counts[row[_STATE]] -= 1
-            self._counts[state] += 1
-            row[_STATE] = state
-        for name, value in changes.items():
+        for name, value in facts.items():
+            if name == "state":
+                value = value._value_
+                self._counts[row[_STATE]] -= 1
+                self._counts[value] += 1
             row[_FIELD_INDEX[name]] = value
         self._rows[operation_id] = stored = tuple(row)
         return _view(Entry, stored)
 
     @staticmethod
-    def staged(entry: Entry, changes: dict[str, Any]) -> Entry:
-        """``entry`` with ``changes`` applied, stored nowhere (a change not yet written)."""
+    def staged(entry: Entry, facts: dict[str, Any]) -> Entry:
+        """``entry`` with ``facts`` applied, stored nowhere (a change not yet written)."""
         row = list(entry)
-        for name, value in changes.items():
-            if name == "state":
-                row[_STATE] = value._value_
-            else:
-                row[_FIELD_INDEX[name]] = value
+        for name, value in facts.items():
+            row[_FIELD_INDEX[name]] = value._value_ if name == "state" else value
         return _view(Entry, tuple(row))
 
     def lost(self, dependency: Dependency) -> OperationState | None:

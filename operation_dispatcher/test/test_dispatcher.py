@@ -491,10 +491,10 @@ async def test_the_loop_sleeps_without_polling(recorder):
     steps = 0
     real_step = d._next_step
 
-    def counting_step():
+    def counting_step(change):
         nonlocal steps
         steps += 1
-        return real_step()
+        return real_step(change)
 
     d._next_step = counting_step
     async with running(d):

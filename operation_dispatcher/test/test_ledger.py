@@ -13,7 +13,7 @@ from operation_dispatcher._models import utcnow
 def test_update_writes_a_new_row_and_keeps_the_counts():
     ledger = Ledger()
     before = ledger.add(Operation(id="a", resource_id="r", priority=3), "x-1", 1, utcnow())
-    after = ledger.update("a", state=OperationState.RUNNING, attempts=1)
+    after = ledger.update("a", {"state": OperationState.RUNNING, "attempts": 1})
     assert (before.state, before.attempts) == (OperationState.QUEUED, 0)  # a snapshot: unchanged
     assert (after.state, after.attempts, after.priority) == (OperationState.RUNNING, 1, 3)
     assert ledger["a"] == after
