@@ -21,7 +21,9 @@ REST/OpenAPI, the live dashboard and MCP, by uvicorn on the dispatcher's
 own loop, so every door sees one queue and one set of handshakes.
 
 Durability: ``store_path`` names an SQLite file (default
-``~/.ros/operation_dispatcher/{resource_id}.db``; empty = memory only) that
+``~/.ros/operation_dispatcher/{resource_id}.db``, and ``resource_id``
+defaults to the namespace, so robots in two namespaces never share one;
+empty = memory only) that
 keeps operations, history and events; its store holds it exclusively
 (``<file>.lock``) and the node recovers from it on start, treating an operation left
 RUNNING or PAUSED as ``on_interrupted`` says.

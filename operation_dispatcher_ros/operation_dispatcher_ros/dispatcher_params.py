@@ -1,7 +1,10 @@
 """The dispatcher node's parameters: declared with descriptors, read into
 one settings object, validated (at start and on every change).
 
-Defaults here equal ``config/dispatcher.yaml``; names, resource and the
+Defaults here equal ``config/dispatcher.yaml``, except ``resource_id``:
+it defaults to the node's namespace (:func:`namespace_resource_id`), so
+robots launched side by side in their own namespaces never share a resource
+or a store file, and the config files leave it out. Names, resource and the
 executor's interface are read-only (they shape the ROS graph), policies and
 timeouts may change at runtime.
 """
@@ -29,9 +32,16 @@ class Spec:
 
 
 DEFAULT_STORE_PATH = "~/.ros/operation_dispatcher/{resource_id}.db"
+ROOT_RESOURCE_ID = "robot_1"
+"""The resource of a dispatcher in the root namespace ``/``."""
 
 SPECS: dict[str, Spec] = {
-    "resource_id": Spec("robot_1", "The resource this dispatcher serves; operations with another resource_id are refused.", True),
+    "resource_id": Spec(
+        ROOT_RESOURCE_ID,
+        "The resource this dispatcher serves; operations with another resource_id are refused. Default: the node's "
+        f"namespace without the leading slash (/site_a/robot_2 -> site_a/robot_2), {ROOT_RESOURCE_ID} in the root namespace.",
+        True,
+    ),
     "handshake_start_service": Spec("handshake/start", "Handshake service asked on OPERATION_START_REQUESTED.", True),
     "handshake_cancel_service": Spec("handshake/cancel", "Handshake service asked on OPERATION_CANCEL_REQUESTED.", True),
     "handshake_pause_service": Spec("handshake/pause", "Handshake service asked on OPERATION_PAUSE_REQUESTED.", True),
@@ -103,10 +113,21 @@ def _descriptor(name: str, spec: Spec) -> ParameterDescriptor:
     return d
 
 
+def namespace_resource_id(namespace: str) -> str:
+    """The default ``resource_id`` of a dispatcher in ``namespace``: the namespace without its leading slash.
+
+    The whole namespace, not its last segment: ``/site_a/robot_1`` and
+    ``/site_b/robot_1`` are two robots and get two resources (and two store
+    files). ``/`` gives :data:`ROOT_RESOURCE_ID`.
+    """
+    return namespace.strip("/") or ROOT_RESOURCE_ID
+
+
 def declare(node: Node) -> dict[str, Any]:
-    """Declare every parameter; return their values, validated."""
+    """Declare every parameter (``resource_id`` defaulting to the node's namespace); return their values, validated."""
     for name, spec in SPECS.items():
-        node.declare_parameter(name, spec.default, _descriptor(name, spec))
+        default = namespace_resource_id(node.get_namespace()) if name == "resource_id" else spec.default
+        node.declare_parameter(name, default, _descriptor(name, spec))
     values = {name: node.get_parameter(name).value for name in SPECS}
     problem = check(values)
     if problem:
@@ -134,9 +155,15 @@ def check(values: dict[str, Any]) -> str | None:
 
 
 def store_file(store_path: str, resource_id: str) -> str | None:
-    """The SQLite file ``store_path`` names for ``resource_id`` (absolute), or None for memory only."""
+    """The SQLite file ``store_path`` names for ``resource_id`` (absolute), or None for memory only.
+
+    A resource id never makes a sub-folder: its slashes become dots
+    (``site_a/robot_2`` -> ``site_a.robot_2.db``). ROS names hold no dots, so
+    two namespaces never map to one file (an underscore would: ``/a/b`` and
+    ``/a_b``).
+    """
     if not store_path:
         return None
-    safe_id = resource_id.replace(os.sep, "_")  # a resource id never makes a sub-folder
+    safe_id = resource_id.replace("/", ".").replace(os.sep, ".")  # os.sep: "\\" on Windows
     path = os.path.expanduser(os.path.expandvars(store_path.format(resource_id=safe_id)))
     return os.path.abspath(path)

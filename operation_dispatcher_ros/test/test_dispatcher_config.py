@@ -15,6 +15,8 @@ import yaml
 CONFIG = Path(__file__).resolve().parents[1] / "config"
 # Values the sim bring-up sets on purpose away from the node's default.
 SIM_OVERRIDES = {("dispatcher", "cooldown_seconds"), ("business_logic", "rule")}
+# Declared, but left out of the files on purpose.
+UNPINNED = {("dispatcher", "resource_id")}
 
 
 def _params(path: Path) -> dict[str, dict]:
@@ -34,12 +36,25 @@ def _declared() -> dict[str, dict]:
     }
 
 
+def _declared_but_resource_id(declared: dict[str, dict]) -> dict[str, dict]:
+    """The declarations the files must hold: every one but resource_id (the namespace's unless set)."""
+    return {node: {k: v for k, v in values.items() if (node, k) not in UNPINNED} for node, values in declared.items()}
+
+
 def test_dispatcher_yaml_holds_every_default():
-    assert _params(CONFIG / "dispatcher.yaml") == {"dispatcher": _declared()["dispatcher"]}
+    assert _params(CONFIG / "dispatcher.yaml") == {"dispatcher": _declared_but_resource_id(_declared())["dispatcher"]}
+
+
+@pytest.mark.parametrize("name", ["dispatcher.yaml", "sim_robot.yaml"])
+def test_config_files_leave_resource_id_to_the_namespace(name):
+    # pinned under "/**", one resource_id (and one store file) would serve every namespace
+    text = (CONFIG / name).read_text()
+    assert "\n    # resource_id: robot_1\n" in text
+    assert "resource_id" not in _params(CONFIG / name)["dispatcher"]
 
 
 def test_sim_robot_yaml_covers_all_three_nodes():
-    declared = _declared()
+    declared = _declared_but_resource_id(_declared())
     params = _params(CONFIG / "sim_robot.yaml")
     assert set(params) == set(declared)
     for node, values in params.items():
@@ -64,6 +79,6 @@ def test_nodes_start_with_the_installed_parameter_files(ros_processes, ros_clien
         ros_processes.start(executable, ros_namespace, store.get(executable), params_file=sim)
     ros_client.wait_for_service(Handshake, "handshake/start")
     state = ros_client.call(GetDispatcherState, "get_dispatcher_state").state
-    assert state.resource_id == "robot_1" and state.status_name == "RUNNING"
+    assert state.resource_id == ros_namespace and state.status_name == "RUNNING"  # the file leaves it to the namespace
     assert all(p.alive() for p in ros_processes.processes), ros_processes.logs()
-    assert (tmp_path / "robot_1.db").is_file() and (tmp_path / "robot_1.db.lock").is_file()
+    assert (tmp_path / f"{ros_namespace}.db").is_file() and (tmp_path / f"{ros_namespace}.db.lock").is_file()
