@@ -19,6 +19,7 @@ from ._errors import (
 )
 from ._handshake import RequestCallback
 from ._models import (
+    MAX_RETRY_AFTER_SECONDS,
     AddResult,
     Decision,
     Dependency,
@@ -35,7 +36,7 @@ from ._models import (
     parse_operations,
 )
 from ._notify import NotificationCallback
-from ._policies import DenialPolicy, FailureRetryPolicy
+from ._policies import DenialPolicy, FailureRetryPolicy, NotReadyPolicy
 from ._queue import DEFAULT_SORT_RULES, DispatchQueue, SortRule
 from ._runner import OperationRunner
 from ._sqlite_store import SQLiteStore
@@ -48,6 +49,7 @@ __all__ = [
     "ERROR_TABLE",
     "INTERRUPTED_FAIL",
     "INTERRUPTED_REQUEUE",
+    "MAX_RETRY_AFTER_SECONDS",
     "STRANDED_CANCEL",
     "STRANDED_FAIL",
     "AddResult",
@@ -67,6 +69,7 @@ __all__ = [
     "InvalidStateError",
     "MemoryStore",
     "NotFoundError",
+    "NotReadyPolicy",
     "NotificationCallback",
     "Operation",
     "OperationDispatcher",

@@ -15,7 +15,8 @@ told one thing at a time per dispatcher (the executor turn): a cancel,
 pause or resume never overlaps the operation's start.
 
 The loop never polls: it sleeps until an add, a state change, the next
-release date, the end of a cooldown or a storage retry.
+release date, the end of a cooldown (after a denied or not-ready start) or
+a storage retry.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any, NamedTuple, TypeVar, overload
 from . import _limits as limits
 from . import _transitions as transitions
 from ._change import Change
-from ._errors import DeniedError, InvalidStateError, NotFoundError, StorageError, ValidationError
+from ._errors import DeniedError, InvalidStateError, NotFoundError, StorageError, UnavailableError, ValidationError
 from ._handshake import RequestCallback, ask
 from ._journal import Journal
 from ._ledger import Entry, EventRow, Ledger, event_row
@@ -50,7 +51,7 @@ from ._models import (
     utcnow,
 )
 from ._notify import NotificationCallback
-from ._policies import DenialPolicy, FailureRetryPolicy
+from ._policies import DenialPolicy, FailureRetryPolicy, NotReadyPolicy
 from ._queue import DispatchQueue, SortRule
 from ._recovery import recover
 from ._runner import OperationRunner
@@ -110,7 +111,9 @@ class OperationDispatcher:
             another resource are refused, operations without one get it.
         on_request_callback: decides ``*_REQUESTED`` events (sync or async);
             answers True, False, None (``default_decision`` applies) or a
-            :class:`Decision`.
+            :class:`Decision`; ``Decision.later()`` = not ready, ask again
+            (a start stays queued, a cancel / pause / resume is refused
+            with UnavailableError; never a denial).
         on_notification_callback: receives every event (sync or async);
             more subscribers with :meth:`subscribe`.
         request_timeout: seconds to wait for a decision; a timeout is a denial.
@@ -118,6 +121,8 @@ class OperationDispatcher:
         denial_policy: cooldown after a denied start and how many denials
             in a row pause the dispatcher.
         failure_retry: opt-in re-queueing of failed operations with back-off.
+        not_ready_policy: when a start answered "not ready" without a
+            ``retry_after`` is asked again (0.1 s doubling to 0.5 s).
         runner: the executor to tell about approved starts, cancels, pauses
             and resumes.
         store: persistence; the dispatcher recovers from it on creation. A
@@ -144,6 +149,7 @@ class OperationDispatcher:
         default_decision: bool = True,
         denial_policy: DenialPolicy | None = None,
         failure_retry: FailureRetryPolicy | None = None,
+        not_ready_policy: NotReadyPolicy | None = None,
         runner: OperationRunner | None = None,
         store: Store | None = None,
         on_interrupted: str = INTERRUPTED_REQUEUE,
@@ -164,6 +170,7 @@ class OperationDispatcher:
         self.default_decision = default_decision
         self.denial_policy = denial_policy or DenialPolicy()
         self.failure_retry = failure_retry
+        self.not_ready_policy = not_ready_policy or NotReadyPolicy()
         self.on_interrupted = on_interrupted
         self.on_dependency_failed = on_dependency_failed
         self.sync_callbacks_in_thread = sync_callbacks_in_thread
@@ -189,7 +196,8 @@ class OperationDispatcher:
         self._paused = False
         self._paused_reason: str | None = None
         self._consecutive_denials = 0
-        self._cooldown_until: datetime | None = None
+        self._not_ready_streak = 0  # not-ready answers to starts in a row (never counted as denials)
+        self._cooldown_until: datetime | None = None  # no start is asked before (after a denial or a not-ready answer)
         self._storage_error: str | None = None
 
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -588,7 +596,9 @@ class OperationDispatcher:
             )
 
     async def _handshake(self, entry: Entry, requested: EventType, denied: EventType, reason: str | None) -> Decision:
-        """Ask; on denial record ``denied`` and raise DeniedError. One request per operation at a time."""
+        """Ask; on denial record ``denied`` and raise DeniedError. One request per operation at a time.
+
+        Not ready: UnavailableError, nothing recorded beyond the request, nothing changed."""
         op_id = entry.id
         with self._state_lock:
             if op_id in self._pending_requests:
@@ -604,6 +614,14 @@ class OperationDispatcher:
         finally:
             with self._state_lock:
                 self._pending_requests.pop(op_id, None)
+        if decision.not_ready:
+            raise UnavailableError(
+                f"{requested.value.removeprefix('OPERATION_').removesuffix('_REQUESTED').lower()} of {op_id!r} "
+                f"not possible now: the business logic is not ready ({decision.reason or 'no reason given'}); try again",
+                operation_id=op_id,
+                reason=decision.reason,
+                retry_after=decision.retry_after,
+            )
         if not decision.approved:
             await self._deny(entry, denied, decision)
         return decision
@@ -691,7 +709,7 @@ class OperationDispatcher:
 
         def resumed() -> None:
             self._paused, self._paused_reason = False, None
-            self._consecutive_denials, self._cooldown_until = 0, None
+            self._consecutive_denials, self._cooldown_until, self._not_ready_streak = 0, None, 0
 
         change.then.append(resumed)
 
@@ -829,7 +847,10 @@ class OperationDispatcher:
         if entry is None:
             return None  # cancelled while the start was being decided
         if not decision.approved:
-            self._start_denied(change, entry, decision)
+            if decision.not_ready:
+                self._start_deferred(change, entry, decision)
+            else:
+                self._start_denied(change, entry, decision)
             return None
         if self._paused or self._stop_requested:
             return None  # paused or stopping meanwhile: ask again later
@@ -841,7 +862,7 @@ class OperationDispatcher:
             self._queue.remove(op_id)
             self._queue.mark_started(op_id)
             self._active = op_id
-            self._consecutive_denials = 0
+            self._consecutive_denials = self._not_ready_streak = 0
 
         change.then.append(started)
         return entry
@@ -864,11 +885,32 @@ class OperationDispatcher:
 
         def denied() -> None:
             self._consecutive_denials, self._cooldown_until = denials, cooldown_until
+            self._not_ready_streak = 0
 
         change.then.append(denied)
         if denials >= policy.max_retries:
             reason = f"{denials} start requests denied in a row; last reason: {decision.reason}"
             self._set_paused(change, reason, automatic=True, operation_id=entry.id)
+
+    def _start_deferred(self, change: Change, entry: Entry, decision: Decision) -> None:
+        """Not ready: the operation stays QUEUED, its counters and the denial streak as they are;
+        the loop asks again after the answer's ``retry_after``, else the not-ready back-off."""
+        streak = self._not_ready_streak + 1
+        wait = decision.retry_after or self.not_ready_policy.backoff(streak)
+        ask_again_at = utcnow() + timedelta(seconds=wait)
+        metadata = {
+            "reason": decision.reason,
+            "retry_in_seconds": wait,
+            "not_ready_streak": streak,
+            "retry_count": entry.retry_count,
+            "data": decision.data,
+        }
+        self._event(change, E.OPERATION_START_DEFERRED, entry.id, metadata)
+
+        def deferred() -> None:
+            self._not_ready_streak, self._cooldown_until = streak, ask_again_at
+
+        change.then.append(deferred)
 
     async def _start_runner(self, entry: Entry) -> None:
         try:

@@ -8,6 +8,7 @@ read as UTC, an aware one is converted.
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -15,7 +16,7 @@ from enum import Enum
 from typing import Any
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from . import _limits as limits
 from ._errors import ValidationError
@@ -104,7 +105,8 @@ TERMINAL_STATES = frozenset({OperationState.COMPLETED, OperationState.FAILED, Op
 
 
 class EventType(str, Enum):
-    """Exactly the seed's 19 event names."""
+    """The seed's 19 event names, and OPERATION_START_DEFERRED: the business logic
+    was not ready to decide a start (not a denial: nothing counted, nothing paused)."""
 
     OPERATION_DISPATCHER_STARTED = "OPERATION_DISPATCHER_STARTED"
     OPERATION_DISPATCHER_STOPPED = "OPERATION_DISPATCHER_STOPPED"
@@ -112,6 +114,7 @@ class EventType(str, Enum):
     OPERATION_DISPATCHER_RESUMED = "OPERATION_DISPATCHER_RESUMED"
     OPERATION_START_REQUESTED = "OPERATION_START_REQUESTED"
     OPERATION_START_DENIED = "OPERATION_START_DENIED"
+    OPERATION_START_DEFERRED = "OPERATION_START_DEFERRED"
     OPERATION_CANCEL_REQUESTED = "OPERATION_CANCEL_REQUESTED"
     OPERATION_CANCEL_DENIED = "OPERATION_CANCEL_DENIED"
     OPERATION_PAUSE_REQUESTED = "OPERATION_PAUSE_REQUESTED"
@@ -274,13 +277,20 @@ class DispatchEvent(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+MAX_RETRY_AFTER_SECONDS = 60.0
+"""The longest "ask again in" a not-ready answer may ask for; a longer one is shortened to it."""
+
+
 class Decision(BaseModel):
-    """A business-logic answer to a ``*_REQUESTED`` event.
+    """A business-logic answer to a ``*_REQUESTED`` event: approve, deny, or not ready.
 
     Whatever a callback answers becomes one through :meth:`coerce`. Its data
-    goes into the denial or STARTED event, so it is bounded like a payload.
-    Fields are keywords with defaults: a later one (say, "ask again later")
-    adds a field, not a new shape.
+    goes into the denial, deferral or STARTED event, so it is bounded like a
+    payload. ``not_ready`` (build it with :meth:`later`) means "I cannot
+    decide yet, ask again": a start stays queued and is asked again after
+    ``retry_after`` seconds (None: the dispatcher's not-ready back-off),
+    counted as no denial; a cancel, pause or resume is refused with
+    UnavailableError. A not-ready answer is never an approval.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)  # frozen: the approval below is shared
@@ -288,6 +298,20 @@ class Decision(BaseModel):
     approved: bool = Field(strict=True)
     reason: str | None = None
     data: dict[str, Any] = Field(default_factory=dict, description=f"Free-form JSON object ({_JSON_BOUNDS}).")
+    not_ready: bool = Field(default=False, strict=True, description="Cannot decide yet: ask again later (never approved).")
+    retry_after: float | None = Field(
+        default=None,
+        description=f"Seconds until the not-ready request is asked again (> 0, at most {MAX_RETRY_AFTER_SECONDS:g}); "
+        "None: the dispatcher's back-off.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_ready_is_not_approved(cls, value: Any) -> Any:
+        # {"not_ready": true, "reason": ...} needs no "approved": not ready is never an approval.
+        if isinstance(value, dict) and value.get("not_ready") is True and "approved" not in value:
+            return {**value, "approved": False}
+        return value
 
     @field_validator("reason")
     @classmethod
@@ -301,6 +325,33 @@ class Decision(BaseModel):
     def _json_data(cls, value: dict[str, Any]) -> dict[str, Any]:
         return check_json(value, "data") if value else value
 
+    @field_validator("retry_after", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise ValueError(f"retry_after must be a finite number of seconds > 0 (or None); got {value!r}")
+        return min(float(value), MAX_RETRY_AFTER_SECONDS)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Decision:
+        if self.not_ready and self.approved:
+            raise ValueError("a decision cannot be both approved and not ready")
+        if self.retry_after is not None and not self.not_ready:
+            raise ValueError("retry_after belongs to a not-ready decision (not_ready=True)")
+        return self
+
+    @classmethod
+    def later(cls, reason: str | None = None, retry_after: float | None = None, data: dict[str, Any] | None = None) -> Decision:
+        """Not ready: ask again in ``retry_after`` seconds (None: the dispatcher's back-off).
+
+        Raises our ValidationError for a ``retry_after`` that is not a finite number > 0."""
+        try:
+            return cls(approved=False, not_ready=True, reason=reason, retry_after=retry_after, data=data or {})
+        except pydantic.ValidationError as exc:
+            raise validation_error_from(exc) from None
+
     @classmethod
     def coerce(cls, answer: Any, default: bool) -> Decision:
         """The one place a business-logic answer becomes a Decision; it never raises.
@@ -309,11 +360,14 @@ class Decision(BaseModel):
         - ``False``: denied, "denied by business logic";
         - ``None``: no opinion, ``default`` applies (data ``{"default": true}``);
         - a Decision: itself, once its data is checked again (a dict may change after it was built);
-        - a dict (the fields of a Decision) or a 2-tuple ``(approved, reason)``: validated as a Decision.
+          :meth:`later` builds the not-ready one;
+        - a dict (the fields of a Decision; ``{"not_ready": true}`` needs no ``approved``) or a
+          2-tuple ``(approved, reason)``: validated as a Decision.
 
         Anything else, and any of these that does not validate (a reason 5, data
-        "x", an unknown key, data nested too deep), is a denial whose reason says
-        what was wrong: a bug in the business logic stops the robot, not the loop.
+        "x", an unknown key, data nested too deep, a retry_after of -1, approved
+        and not ready at once), is a denial whose reason says what was wrong: a
+        bug in the business logic stops the robot, not the loop.
         """
         if answer is True:
             return _APPROVED

@@ -43,3 +43,24 @@ class FailureRetryPolicy:
         if attempts >= self.max_attempts:
             return None
         return min(self.initial_backoff_seconds * self.multiplier ** (attempts - 1), self.max_backoff_seconds)
+
+
+@dataclass(frozen=True)
+class NotReadyPolicy:
+    """When to ask again after a business logic answered a start "not ready" (``Decision.later``)
+    without saying when: after ``first_seconds``, doubling per not-ready answer in a row, up to
+    ``max_seconds``. Short on purpose: the first start should follow within a second of the
+    input the business logic waited for (say, the robot's first battery reading). Each answer
+    costs a handshake and two events (START_REQUESTED, START_DEFERRED) in the operation's log.
+    Not-ready answers never count as denials and never pause the dispatcher."""
+
+    first_seconds: float = 0.1
+    max_seconds: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0 < self.first_seconds <= self.max_seconds <= 3600:
+            raise ValidationError("not-ready back-off must satisfy 0 < first_seconds <= max_seconds <= 3600", field="first_seconds")
+
+    def backoff(self, streak: int) -> float:
+        """Seconds to wait after the ``streak``-th not-ready answer in a row (1 = the first)."""
+        return min(self.first_seconds * 2.0 ** min(streak - 1, 64), self.max_seconds)

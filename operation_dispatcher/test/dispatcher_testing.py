@@ -79,6 +79,9 @@ def check_sequence(events: list[DispatchEvent]) -> None:
         elif kind.is_denial:
             assert REQUEST_OF[kind] in pending, where
             pending.discard(REQUEST_OF[kind])
+        elif kind is E.OPERATION_START_DEFERRED:  # not ready: the start was not decided, the operation stays QUEUED
+            assert state == "QUEUED" and E.OPERATION_START_REQUESTED in pending, where
+            pending.discard(E.OPERATION_START_REQUESTED)
         else:
             assert kind in LIFECYCLE and state != "DONE", where
             if kind is E.OPERATION_STARTED:

@@ -8,8 +8,10 @@ from operation_dispatcher import EventType, Operation, OperationState, Validatio
 from operation_dispatcher import _limits as limits
 
 
-def test_seed_event_names_are_exactly_nineteen():
-    assert len(EventType) == 19
+def test_event_names_are_the_seeds_nineteen_and_start_deferred():
+    assert len(EventType) == 20 and EventType.OPERATION_START_DEFERRED.value == "OPERATION_START_DEFERRED"
+    deferred = EventType.OPERATION_START_DEFERRED
+    assert not deferred.is_denial and not deferred.is_request and not deferred.is_dispatcher_event
     assert {e.value for e in EventType} >= {"OPERATION_ADDED", "OPERATION_DISPATCHER_PAUSED", "OPERATION_RESUME_DENIED"}
     assert str(EventType.OPERATION_ADDED) == "OPERATION_ADDED" and f"{EventType.OPERATION_ADDED}" == "OPERATION_ADDED"
 
