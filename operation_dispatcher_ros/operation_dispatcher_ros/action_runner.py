@@ -82,6 +82,22 @@ class ExecutorSettings:
     timeout: float = 10.0
     """Watchdog: FAILED after this long without feedback or result (RUNNING) or without the server; 0 = off."""
 
+    def longest(self, command: str) -> float:
+        """The longest the runner's ``command`` (start, cancel, pause, resume) can take, every wait in it included.
+
+        A start waits for the server, then for the acceptance; a cancel,
+        pause or resume keeps one deadline over all its waits. The runner's
+        waits and dispatcher_node's service deadlines both come from here,
+        so a service never gives up on a command the runner still carries out.
+        """
+        if command == "start":
+            return self.server_timeout + self.goal_timeout
+        if command == "cancel":
+            return self.cancel_timeout
+        if command in ("pause", "resume"):
+            return self.service_timeout
+        raise ValueError(f"unknown command {command!r}")
+
 
 class _GoalSafeActionClient(ActionClient):
     """rclpy's ActionClient, whose goal answers are never taken while a goal is being sent.
@@ -392,7 +408,9 @@ class ActionOperationRunner(OperationRunner):
     # ------------------------------------------------------------- cancel
 
     async def cancel(self, operation: Operation) -> None:
-        timeout = self.settings.cancel_timeout
+        """Cancel the goal and wait for the robot to stop: one deadline, ``settings.longest("cancel")``,
+        over the wait for a start's goal to settle, the cancel request and the stop."""
+        timeout = self.settings.longest("cancel")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         with self._lock:
@@ -444,24 +462,26 @@ class ActionOperationRunner(OperationRunner):
     # ------------------------------------------------------------- pause / resume
 
     async def pause(self, operation: Operation) -> None:
-        await self._trigger(self._pause, self.settings.pause_service, operation)
+        await self._trigger("pause", self._pause, self.settings.pause_service)
         with self._lock:
             if operation.id in self._goals:
                 self._held.add(operation.id)
 
     async def resume(self, operation: Operation) -> None:
-        await self._trigger(self._resume, self.settings.resume_service, operation)
+        await self._trigger("resume", self._resume, self.settings.resume_service)
         with self._lock:
             self._held.discard(operation.id)
             if operation.id in self._heard:
                 self._heard[operation.id] = time.monotonic()  # the silence of the hold does not count
 
-    async def _trigger(self, client: Any, name: str, operation: Operation) -> None:
-        timeout = self.settings.service_timeout
+    async def _trigger(self, command: str, client: Any, name: str) -> None:
+        """Call the robot's pause or resume Trigger: one deadline over discovery and answer."""
+        timeout = self.settings.longest(command)
+        deadline = time.monotonic() + timeout
         if not await wait_ready(client.service_is_ready, timeout):
             raise RuntimeError(f"{self._full(name)} not available within {timeout:g} s")
         try:
-            answer = await await_rclpy_future(client.call_async(Trigger.Request()), timeout)
+            answer = await await_rclpy_future(client.call_async(Trigger.Request()), max(deadline - time.monotonic(), 0.001))
         except asyncio.TimeoutError:
             raise RuntimeError(f"no answer from {self._full(name)} within {timeout:g} s") from None
         if not answer.success:

@@ -69,6 +69,8 @@ from .qos import EVENTS_QOS, SERVICES_QOS, STATE_QOS
 
 STOP_TIMEOUT = 5.0
 STOP_GRACE = 1.0  # at shutdown, in-flight handshakes and starts get this long before they are cancelled
+COMMAND_STORE_WRITES = 2  # a cancel / pause / resume records its request, then its outcome
+COMMAND_SLACK = 1.0  # seconds for the hand-overs between threads and loops
 
 
 class DispatcherNode(Node):
@@ -233,17 +235,38 @@ class DispatcherNode(Node):
         except concurrent.futures.TimeoutError:
             raise RequestTimeoutError(f"the dispatch loop did not stop within {timeout:g} s") from None
 
-    def _run(self, coro: Coroutine[Any, Any, Any], timeout: float) -> Any:
-        """Run a core coroutine on the dispatcher's loop and wait for it (from an executor thread)."""
+    def command_deadline(self, command: str) -> float:
+        """Seconds a cancel / pause / resume service waits for the core: the sum of every bounded wait
+        the command can meet, each from the timeout that bounds it.
+
+        In order: the handshake (the core's bound on it), the start in flight that the command lets
+        return first (the executor turn), the one command ahead of it on that turn, the runner's own
+        bound for this command (``ExecutorSettings.longest``, which the runner's waits use too), and
+        the store's writes, each up to ``store_busy_timeout``.
+        """
+        s = self.runner.settings
+        ahead = max(s.longest(c) for c in ("cancel", "pause", "resume"))
+        store = COMMAND_STORE_WRITES * self._params["store_busy_timeout"] if self._store is not None else 0.0
+        return self.dispatcher.request_timeout + s.longest("start") + ahead + s.longest(command) + store + COMMAND_SLACK
+
+    def _command(self, command: str, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run a handshaken command on the dispatcher's loop; wait for it up to :meth:`command_deadline`.
+
+        Past the deadline the answer is TIMEOUT, and the command is NOT cut short: cancelled half-way,
+        a robot told to stop would stop while the operation is FAILED by its late result. It goes on,
+        and its events say how it ended.
+        """
         if self._loop.is_closed() or not self._loop.is_running():
             coro.close()
             raise UnavailableError("the dispatcher is shutting down")
+        timeout = self.command_deadline(command)
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise RequestTimeoutError(f"no result within {timeout:g} s") from None
+            raise RequestTimeoutError(
+                f"the {command} took longer than {timeout:g} s and goes on; see dispatch_events or get_operation for its outcome"
+            ) from None
 
     def destroy_node(self) -> None:
         self.shutdown()
@@ -311,12 +334,11 @@ class DispatcherNode(Node):
     # ------------------------------------------------------------ services
 
     def _create_services(self) -> None:
-        op_timeout = lambda: self.handshake.timeout + self.runner.settings.cancel_timeout + 5.0  # noqa: E731
         services: list[tuple[Any, str, Callable[[Any, Any], None]]] = [
             (srv.AddOperations, "add_operations", self._add),
-            (srv.OperationCommand, "cancel_operation", lambda q, r: self._run(self.dispatcher.cancel(q.operation_id, q.reason or None), op_timeout())),
-            (srv.OperationCommand, "pause_operation", lambda q, r: self._run(self.dispatcher.pause_operation(q.operation_id, q.reason or None), op_timeout())),
-            (srv.OperationCommand, "resume_operation", lambda q, r: self._run(self.dispatcher.resume_operation(q.operation_id, q.reason or None), op_timeout())),
+            (srv.OperationCommand, "cancel_operation", lambda q, r: self._command("cancel", self.dispatcher.cancel(q.operation_id, q.reason or None))),
+            (srv.OperationCommand, "pause_operation", lambda q, r: self._command("pause", self.dispatcher.pause_operation(q.operation_id, q.reason or None))),
+            (srv.OperationCommand, "resume_operation", lambda q, r: self._command("resume", self.dispatcher.resume_operation(q.operation_id, q.reason or None))),
             (srv.OperationCommand, "complete_operation", lambda q, r: self.dispatcher.complete(q.operation_id, q.reason or None)),
             (srv.OperationCommand, "fail_operation", lambda q, r: self.dispatcher.fail(q.operation_id, q.reason or None)),
             (srv.ListOperations, "list_operations", self._list),

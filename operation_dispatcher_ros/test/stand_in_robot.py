@@ -1,16 +1,18 @@
 """A stand-in robot that misbehaves on demand, run as its own process by the tests.
 
-    python stand_in_robot.py --ros-args -r __ns:=/ns -p accept_delay:=3.0 -p duration:=30.0
+    python stand_in_robot.py --ros-args -r __ns:=/ns -p accept_delay:=3.0 -p duration:=30.0 -p stop_delay:=0.0
 
 It serves ``execute_operation`` (ExecuteOperation) like a robot whose goal
 callback is slow: it decides on a goal only ``accept_delay`` seconds after
 it arrived (then accepts it), executes it for ``duration`` seconds with
-feedback every 50 ms, and honours a cancel within 50 ms. Everything it
+feedback every 50 ms, and honours a cancel ``stop_delay`` seconds after it
+was asked (a heavy robot braking; 0 = within 50 ms). Everything it
 does is published on ``robot_log`` (std_msgs/String, one JSON object per
-step: ``{"step": "received" | "accepted" | "executing" | "canceled" |
-"succeeded", "operation_id", "time" (wall clock, s), "executed" (seconds
-spent executing)}``), latched (:data:`ROBOT_LOG_QOS`), so a test can tell
-what the robot really did and when.
+step: ``{"step": "received" | "accepted" | "executing" | "stopping" |
+"canceled" | "succeeded", "operation_id", "time" (wall clock, s),
+"executed" (seconds spent executing)}``; "stopping", with a stop_delay,
+when it first sees the cancel), latched (:data:`ROBOT_LOG_QOS`), so a test can tell what the
+robot really did and when.
 
 Spun by one thread: the slow goal callback and the execute loop await
 timers of the node (in one reentrant group) instead of blocking it, so a
@@ -44,6 +46,7 @@ class StandInRobot(Node):
         super().__init__("stand_in_robot")
         self.accept_delay = float(self.declare_parameter("accept_delay", 0.0).value)
         self.duration = float(self.declare_parameter("duration", 30.0).value)
+        self.stop_delay = float(self.declare_parameter("stop_delay", 0.0).value)
         self._log = self.create_publisher(String, "robot_log", ROBOT_LOG_QOS)
         # Reentrant: a goal callback or execute loop awaiting its timer holds its group meanwhile.
         self._group = ReentrantCallbackGroup()
@@ -76,14 +79,20 @@ class StandInRobot(Node):
     async def _execute(self, goal_handle: Any) -> Any:
         op_id = goal_handle.request.operation.id
         began = time.monotonic()
+        stop_asked: float | None = None
         self.publish_step("executing", op_id)
         while True:
             executed = time.monotonic() - began
-            if goal_handle.is_cancel_requested:
-                goal_handle.canceled()
-                self.publish_step("canceled", op_id, executed)
-                return ExecuteOperation.Result(success=False, message="canceled")
-            if executed >= self.duration:
+            if goal_handle.is_cancel_requested and stop_asked is None:
+                stop_asked = time.monotonic()
+                if self.stop_delay > 0:
+                    self.publish_step("stopping", op_id, executed)
+            if stop_asked is not None:
+                if time.monotonic() - stop_asked >= self.stop_delay:
+                    goal_handle.canceled()
+                    self.publish_step("canceled", op_id, executed)
+                    return ExecuteOperation.Result(success=False, message="canceled")
+            elif executed >= self.duration:
                 goal_handle.succeed()
                 self.publish_step("succeeded", op_id, executed)
                 return ExecuteOperation.Result(success=True, message="done")
