@@ -26,8 +26,11 @@ A ``decide_*`` method gets the request's ``event``
 (operation_dispatcher_interfaces/msg/Operation) and answers as a request
 callback of the core does (``Decision.coerce`` reads both): ``True`` /
 ``False``; ``(approved, reason)``; an ``operation_dispatcher.Decision``
-(approved, reason, data) or a dict of its fields; or ``None`` = no opinion,
-and this node's default is to approve. A method that raises denies, with
+(approved, reason, data) or a dict of its fields; ``Decision.later(reason,
+retry_after=None)`` = not ready, ask again later (an input the rule needs
+is missing: the start stays queued, uncounted, and is asked again soon; a
+cancel, pause or resume is refused as UNAVAILABLE); or ``None`` = no
+opinion, and this node's default is to approve. See docs/business_logic.md. A method that raises denies, with
 the exception as the reason, and so does an answer that is no valid
 decision (a reason that is not text, data that is not a JSON object of at
 most 32 levels and 64 KiB...), with a reason saying what was wrong: a bug
@@ -84,6 +87,12 @@ def payload_of(operation: Operation) -> dict[str, Any]:
     return payload if isinstance(payload, dict) else {}
 
 
+def _fill(response: Any, fields: dict[str, Any]) -> Any:
+    for name, value in fields.items():
+        setattr(response, name, value)
+    return response
+
+
 class BusinessLogicNode(Node):
     """Serves the four handshake services; override ``decide_*`` to set the rules."""
 
@@ -93,7 +102,7 @@ class BusinessLogicNode(Node):
     def __init__(self, node_name: str = "business_logic", **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         decisions = MutuallyExclusiveCallbackGroup()  # serialised also on a multi-threaded executor of your own
-        self._answers: OrderedDict[str, tuple[bool, str, str]] = OrderedDict()
+        self._answers: OrderedDict[str, dict[str, Any]] = OrderedDict()  # event id -> response fields
         for kind in HANDSHAKES:
             self.create_service(
                 Handshake, f"handshake/{kind}", self._handshake_callback(kind), qos_profile=SERVICES_QOS, callback_group=decisions
@@ -121,21 +130,20 @@ class BusinessLogicNode(Node):
         def callback(request: Any, response: Any) -> Any:
             event_id = request.event.id
             if event_id and event_id in self._answers:  # a re-sent copy: same answer, rule not asked again
-                response.approved, response.reason, response.data_json = self._answers[event_id]
-                return response
+                return _fill(response, self._answers[event_id])
             try:
                 decision = Decision.coerce(decide(request.event, request.operation), APPROVE_BY_DEFAULT)
             except Exception as exc:
                 self.get_logger().error(f"decide_{kind} raised {exc!r}; denying")
                 decision = Decision(approved=False, reason=f"business logic error in decide_{kind}: {exc}")
             fields = decision_to_response_fields(decision)
-            response.approved, response.reason, response.data_json = fields["approved"], fields["reason"], fields["data_json"]
             if event_id:
-                self._answers[event_id] = (response.approved, response.reason, response.data_json)
+                self._answers[event_id] = fields
                 if len(self._answers) > REMEMBERED_ANSWERS:
                     self._answers.popitem(last=False)
-            verdict = "approved" if decision.approved else f"denied: {decision.reason or 'no reason given'}"
+            why = decision.reason or "no reason given"
+            verdict = "approved" if decision.approved else f"not ready: {why}" if decision.not_ready else f"denied: {why}"
             self.get_logger().info(f"{kind} of operation {request.operation.id or request.event.operation_id}: {verdict}")
-            return response
+            return _fill(response, fields)
 
         return callback

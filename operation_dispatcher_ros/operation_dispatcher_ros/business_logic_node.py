@@ -10,7 +10,9 @@ are always approved:
 
 - ``approve_all``: every start is approved.
 - ``battery_threshold``: deny while the last battery reading is below
-  ``battery_threshold``, or older than ``battery_max_age``, or missing.
+  ``battery_threshold``; answer *not ready* (ask again soon, no denial)
+  while there is no reading yet (a robot still booting) or the last one is
+  older than ``battery_max_age``.
 - ``deny_first_n``: deny the first ``deny_count`` start requests, then
   approve (the count restarts when ``rule`` is set to ``deny_first_n``).
 - ``deny_time_window``: deny inside the daily UTC window
@@ -74,7 +76,7 @@ PARAMETERS: dict[str, tuple[Any, ParameterDescriptor]] = {
     "battery_threshold": (0.2, _float("battery_threshold rule: lowest battery level (0..1) to start with.", 0.0, 1.0)),
     "battery_max_age": (
         5.0,
-        _float("battery_threshold rule: readings older than this (s) count as unknown; 0 = any age.", 0.0, 3600.0),
+        _float("battery_threshold rule: readings older than this (s) count as unknown (not ready); 0 = any age.", 0.0, 3600.0),
     ),
     "deny_count": (
         3,
@@ -146,16 +148,14 @@ class ReferenceRulesNode(BusinessLogicNode):
     def _on_battery(self, msg: Float32) -> None:
         self._battery = (msg.data, time.monotonic())
 
-    def _battery_level(self, max_age: float) -> float | None:
-        reading = self._battery
-        if reading is None or (max_age > 0.0 and time.monotonic() - reading[1] > max_age):
-            return None
-        return reading[0]
-
     def decide_start(self, event: Any, operation: Any) -> DecisionLike:
         settings = self._settings
         if settings.rule == "battery_threshold":
-            return battery_decision(self._battery_level(settings.battery_max_age), settings.battery_threshold)
+            if self._battery is None:
+                return battery_decision(None, settings.battery_threshold)
+            level, received = self._battery
+            age = time.monotonic() - received
+            return battery_decision(level, settings.battery_threshold, age=age, max_age=settings.battery_max_age)
         if settings.rule == "deny_first_n":
             decision = deny_first_n_decision(self._denied_starts, settings.deny_count)
             if not decision.approved:

@@ -1,7 +1,8 @@
 """The reference start rules of ``business_logic_node``, without ROS.
 
 Each rule answers one START request with a :class:`Decision` whose reason
-says, in words an operator understands, why a start was denied.
+says, in words an operator understands, why a start was denied, or why the
+rule cannot decide yet (``Decision.later``: an input it needs is missing).
 """
 
 from __future__ import annotations
@@ -42,10 +43,17 @@ class DailyWindow:
         return f"{self.start:%H:%M} and {self.end:%H:%M} UTC"
 
 
-def battery_decision(level: float | None, threshold: float) -> Decision:
-    """Deny while the battery level is unknown or below the threshold."""
+def battery_decision(level: float | None, threshold: float, *, age: float = 0.0, max_age: float = 0.0) -> Decision:
+    """Deny below the threshold; not ready (ask again soon) while the level is unknown:
+    no reading yet (``level`` None, a robot still booting) or the last one is more than
+    ``max_age`` seconds old (0 = any age), so a slow boot spends no denials."""
     if level is None:
-        return Decision(approved=False, reason="battery level unknown: nothing recent on battery_state")
+        return Decision.later("battery level unknown: no reading on battery_state yet", data={"rule": "battery_threshold"})
+    if max_age > 0.0 and age > max_age:
+        return Decision.later(
+            f"battery level unknown: the last reading on battery_state is {age:.1f} s old (battery_max_age {max_age:g} s)",
+            data={"rule": "battery_threshold", "age": round(age, 3)},
+        )
     data = {"rule": "battery_threshold", "battery": round(level, 4), "threshold": threshold}
     if level < threshold:
         return Decision(approved=False, reason=f"battery at {level:.0%} is below the {threshold:.0%} threshold", data=data)

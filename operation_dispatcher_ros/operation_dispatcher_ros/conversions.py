@@ -285,20 +285,33 @@ def snapshot_to_msg(snapshot: DispatcherSnapshot, current_progress: float = 0.0)
 
 # ---------------------------------------------------------------- handshake
 
-def decision_from_response(approved: bool, reason: str, data_json: str) -> Decision:
+def decision_from_response(
+    approved: bool, reason: str, data_json: str, not_ready: bool = False, retry_after: float = 0.0
+) -> Decision:
     """Handshake response fields -> Decision, through ``Decision.coerce``. Bad
     data_json (not a JSON object, nested too deep, too big) is a denial saying
-    so, not an exception: a business-logic bug must not crash the dispatcher."""
+    so, not an exception: a business-logic bug must not crash the dispatcher.
+    ``retry_after`` 0 means "unset" (the dispatcher's not-ready back-off); a
+    negative or non-finite one, or approved with not_ready, is a denial saying so."""
     try:
         data = parse_json_object(data_json, "data_json")
     except ValidationError as exc:
         return Decision(approved=False, reason=f"business logic answered with bad data_json: {exc.message}", data={"error": True})
-    return Decision.coerce({"approved": approved, "reason": reason or None, "data": data}, default=False)
+    fields: dict[str, Any] = {"approved": approved, "reason": reason or None, "data": data}
+    if not_ready or retry_after != 0.0:  # only then: the approved path builds what it always did
+        fields.update(not_ready=not_ready, retry_after=retry_after if retry_after != 0.0 else None)
+    return Decision.coerce(fields, default=False)
 
 
 def decision_to_response_fields(decision: Decision) -> dict[str, Any]:
     """Decision -> Handshake.Response keyword arguments (business-logic side)."""
-    return {"approved": decision.approved, "reason": decision.reason or "", "data_json": dump_json(decision.data)}
+    return {
+        "approved": decision.approved,
+        "reason": decision.reason or "",
+        "data_json": dump_json(decision.data),
+        "not_ready": decision.not_ready,
+        "retry_after": decision.retry_after or 0.0,
+    }
 
 
 def records_to_statuses(records: Iterable[OperationRecord]) -> list[msg.OperationStatus]:

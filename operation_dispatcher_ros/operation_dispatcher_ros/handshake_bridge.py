@@ -15,6 +15,18 @@ has matched the dispatcher's reply reader, which happens to the first
 request after the business logic (re)appears. A slow answer may therefore
 meet a second copy of the request; the copies carry the same event (type,
 operation, stamp), so a business logic that counts requests can tell.
+
+The business logic may answer "not ready" (Handshake.Response.not_ready):
+the bridge hands it on as ``Decision.later``; the core keeps a start queued
+and asks again, uncounted.
+
+Shutdown is no answer: once the node's context is shut down (SIGINT /
+SIGTERM reach rclpy first) a handshake in flight fails (RCLError "context
+is invalid", a timeout) or is cancelled by the node's stop. That is not the
+business logic's verdict, so it becomes neither a denial nor the default
+decision: the bridge answers "not ready" (data ``{"shutdown": true}``), the
+operation stays QUEUED with its counters as they were, and the dispatcher,
+stopping, never asks again.
 """
 
 from __future__ import annotations
@@ -33,6 +45,9 @@ from .conversions import decision_from_response, event_to_msg, operation_to_msg
 from .qos import SERVICES_QOS
 
 UNAVAILABLE = "business logic unavailable, default applied"
+SHUTTING_DOWN = "dispatcher shutting down, request not decided"
+SHUTDOWN_RETRY_AFTER = 10.0
+"""The not-ready wait of a handshake cut short by shutdown: the loop stops long before it ends."""
 RESEND_AFTER = 0.25
 """Seconds without an answer before a handshake is sent again (at least 3 tries within the timeout)."""
 
@@ -57,7 +72,7 @@ class HandshakeBridge:
         self.timeout = timeout
         self.default_approve = default_approve
         self._names = dict(service_names)
-        self._clients = {
+        self._clients: dict[str, Any] = {
             kind: node.create_client(Handshake, name, qos_profile=SERVICES_QOS, callback_group=callback_group) for kind, name in service_names.items()
         }
         self.dispatcher: OperationDispatcher | None = None
@@ -66,10 +81,18 @@ class HandshakeBridge:
         kind = _KINDS.get(event.event_type)
         if kind is None:
             return None
+        try:
+            return await self._ask(kind, event)
+        except Exception as exc:  # e.g. RCLError "context is invalid" from a graph query during shutdown
+            if self._shutting_down():
+                return self._not_decided(f"{type(exc).__name__}: {exc}")
+            raise  # a bug: the core turns it into a denial that names it
+
+    async def _ask(self, kind: str, event: DispatchEvent) -> Decision:
         client, name = self._clients[kind], self._names[kind]
         deadline = time.monotonic() + self.timeout
         if not await wait_ready(client.service_is_ready, self.timeout):
-            return self._default(f"{name} not available within {self.timeout:g} s")
+            return self._unanswered(f"{name} not available within {self.timeout:g} s")
         request = Handshake.Request(event=event_to_msg(event))
         operation = self._operation(event)
         if operation is not None:
@@ -78,10 +101,20 @@ class HandshakeBridge:
         try:
             response = await call_query(client, request, left, min(RESEND_AFTER, self.timeout / 3))
         except asyncio.TimeoutError:
-            return self._default(f"no answer from {name} within {self.timeout:g} s")
+            return self._unanswered(f"no answer from {name} within {self.timeout:g} s")
         except Exception as exc:
-            return self._default(f"call to {name} failed: {exc}")
-        return decision_from_response(response.approved, response.reason, response.data_json)
+            return self._unanswered(f"call to {name} failed: {exc}")
+        return decision_from_response(response.approved, response.reason, response.data_json, response.not_ready, response.retry_after)
+
+    def _shutting_down(self) -> bool:
+        return not self._node.context.ok()
+
+    def _unanswered(self, detail: str) -> Decision:
+        """No answer came: the default decision, unless the node is shutting down (then nobody decided)."""
+        return self._not_decided(detail) if self._shutting_down() else self._default(detail)
+
+    def _not_decided(self, detail: str) -> Decision:
+        return Decision.later(f"{SHUTTING_DOWN} ({detail})", retry_after=SHUTDOWN_RETRY_AFTER, data={"shutdown": True, "detail": detail})
 
     def _operation(self, event: DispatchEvent) -> Any:
         if self.dispatcher is None or event.operation_id is None:

@@ -115,13 +115,14 @@ def test_time_window_denies_inside_and_follows_parameter_changes(business_logic:
 
 def test_battery_threshold_follows_the_sim_robots_battery(business_logic: Any, ros_processes: Any, ros_client: Any, ros_namespace: str) -> None:
     business_logic(rule="battery_threshold", battery_threshold=0.5)
-    unknown = ask(ros_client)
-    assert not unknown.approved and unknown.reason.startswith("battery level unknown")
+    unknown = ask(ros_client)  # no robot yet: not ready (ask again later), not a denial
+    assert (unknown.approved, unknown.not_ready, unknown.retry_after) == (False, True, 0.0)
+    assert unknown.reason == "battery level unknown: no reading on battery_state yet"
 
     # a robot at 30 % that does not recharge: denied with the level in the reason
     ros_processes.start("sim_robot_node", ros_namespace, {"battery_initial": 0.3, "battery_recharge_per_s": 0.0})
     low = ask_until(ros_client, lambda a: a.reason != unknown.reason, "answer based on a battery reading")
-    assert (low.approved, low.reason) == (False, "battery at 30% is below the 50% threshold")
+    assert (low.approved, low.not_ready, low.reason) == (False, False, "battery at 30% is below the 50% threshold")
 
     # let it recharge fast: the next requests are approved
     assert set_parameters(ros_client, "sim_robot", battery_recharge_per_s=1.0)[0].successful

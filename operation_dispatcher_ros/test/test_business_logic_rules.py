@@ -32,10 +32,20 @@ def test_battery_at_or_above_threshold_is_approved() -> None:
     assert battery_decision(0.9, 0.2).approved
 
 
-def test_unknown_battery_is_denied() -> None:
+def test_no_battery_reading_yet_is_not_ready_not_a_denial() -> None:
     decision = battery_decision(None, 0.2)
-    assert not decision.approved
-    assert "battery level unknown" in (decision.reason or "")
+    assert (decision.approved, decision.not_ready, decision.retry_after) == (False, True, None)
+    assert decision.reason == "battery level unknown: no reading on battery_state yet"
+
+
+def test_a_stale_battery_reading_is_not_ready_and_a_fresh_one_decides() -> None:
+    stale = battery_decision(0.9, 0.2, age=7.25, max_age=5.0)
+    assert stale.not_ready and not stale.approved
+    assert stale.reason == "battery level unknown: the last reading on battery_state is 7.2 s old (battery_max_age 5 s)"
+    assert battery_decision(0.9, 0.2, age=4.9, max_age=5.0).approved
+    assert battery_decision(0.9, 0.2, age=1e6, max_age=0.0).approved  # 0 = any age
+    low = battery_decision(0.1, 0.2, age=1.0, max_age=5.0)
+    assert not low.approved and not low.not_ready
 
 
 def test_deny_first_n_counts_up_then_approves() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -14,6 +15,7 @@ from builtin_interfaces.msg import Time
 
 from operation_dispatcher import (
     ERROR_TABLE,
+    MAX_RETRY_AFTER_SECONDS,
     Decision,
     DeniedError,
     Dependency,
@@ -275,6 +277,34 @@ def test_decision_from_response():
     assert conv.decision_from_response(False, "battery 10 %", '{"level": 0.1}') == Decision(
         approved=False, reason="battery 10 %", data={"level": 0.1}
     )
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "expected"), [(0.0, None), (2.5, 2.5), (1e9, MAX_RETRY_AFTER_SECONDS)]
+)
+def test_a_not_ready_response_is_a_not_ready_decision(retry_after, expected):
+    decision = conv.decision_from_response(False, "no map yet", "", not_ready=True, retry_after=retry_after)
+    assert decision == Decision.later("no map yet", retry_after=expected)
+    fields = conv.decision_to_response_fields(decision)
+    assert (fields["not_ready"], fields["retry_after"]) == (True, expected or 0.0)
+    assert conv.decision_from_response(**fields) == decision
+    response = srv.Handshake.Response(**fields)
+    assert response.not_ready and response.retry_after == (expected or 0.0)
+
+
+@pytest.mark.parametrize(
+    ("approved", "not_ready", "retry_after", "problem"),
+    [
+        (True, True, 0.0, "a decision cannot be both approved and not ready"),
+        (False, True, -1.0, "retry_after must be a finite number of seconds > 0"),
+        (False, True, math.nan, "retry_after must be a finite number of seconds > 0"),
+        (False, False, 3.0, "retry_after belongs to a not-ready decision"),
+    ],
+)
+def test_a_contradictory_not_ready_response_is_a_denial_saying_so(approved, not_ready, retry_after, problem):
+    decision = conv.decision_from_response(approved, "", "", not_ready=not_ready, retry_after=retry_after)
+    assert (decision.approved, decision.not_ready, decision.data) == (False, False, {"error": True})
+    assert decision.reason.startswith("business logic answered with an invalid decision: ") and problem in decision.reason
 
 
 def test_bad_decision_data_is_a_denial_not_a_crash():
