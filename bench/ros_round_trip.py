@@ -4,7 +4,8 @@ All measured in the same run, between real processes over Fast DDS:
 
 - baseline: std_srvs/Trigger, rclpy client -> a bare rclpy server process;
 - get_dispatcher_state and add_operations (1 operation) on a running
-  dispatcher_node process;
+  dispatcher_node process, through ``DispatcherClient`` (what a user's
+  script pays: the add includes the client's validation of the operation);
 - a life cycle: add_operations -> OPERATION_STARTED seen on dispatch_events
   (the dispatcher asked the business_logic_node process, which approved, and
   sent the goal to a stand-in robot process, which accepts and holds it)
@@ -38,7 +39,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import fcntl
-import json
 import os
 import shutil
 import signal
@@ -216,16 +216,17 @@ def installed(executable: str) -> str:
 # ------------------------------------------------------------------ the bench node
 
 class Bench:
-    """This process's node: service clients and the events subscription, on a SingleThreadedExecutor
-    spun in one background thread (it sleeps in the wait set until something arrives)."""
+    """This process's node, on a SingleThreadedExecutor spun in one background thread (it sleeps in the wait
+    set until something arrives): the bare Trigger client of the baseline, and a DispatcherClient on the same
+    node for everything dispatcher (its warm-up, QoS and error rules; its events recorded with their arrival
+    time)."""
 
     def __init__(self, namespace: str) -> None:
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
         from rclpy.signals import SignalHandlerOptions
 
-        from operation_dispatcher_interfaces.msg import DispatchEvent
+        from operation_dispatcher_ros.client import DispatcherClient
 
         # Python's own SIGINT (KeyboardInterrupt in the main thread) and SIGTERM (see run) handling, so that
         # an interrupted run still gets to its clean-up.
@@ -233,9 +234,8 @@ class Bench:
         self.node = rclpy.create_node("bench", namespace=namespace)
         self._cond = threading.Condition()
         self._events: dict[tuple[str, str], float] = {}
-        self.node.create_subscription(
-            DispatchEvent, "dispatch_events", self._on_event, QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
-        )
+        self.dispatcher = DispatcherClient(self.node, timeout=30.0)
+        self.dispatcher.on_event(self._on_event)
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(self.node)
         self._thread = threading.Thread(target=self._spin, name="bench-executor", daemon=True)
@@ -260,10 +260,11 @@ class Bench:
                 raise RuntimeError(f"no {event_type} for {op_id} within {timeout:g} s")
             return self._events[(event_type, op_id)]
 
-    def client(self, srv_type: Any, name: str, qos: Any = None) -> Any:
-        from operation_dispatcher_ros.qos import SERVICES_QOS
+    def bare_client(self, srv_type: Any, name: str) -> Any:
+        """A plain rclpy client with the default services QoS, for the baseline."""
+        from rclpy.qos import qos_profile_services_default
 
-        client = self.node.create_client(srv_type, name, qos_profile=qos or SERVICES_QOS)
+        client: Any = self.node.create_client(srv_type, name, qos_profile=qos_profile_services_default)
         if not client.wait_for_service(timeout_sec=30.0):
             raise RuntimeError(f"{name} not available within 30 s")
         return client
@@ -271,6 +272,7 @@ class Bench:
     def close(self) -> None:
         import rclpy
 
+        self.dispatcher.close()
         self.executor.shutdown(timeout_sec=5.0)
         self._thread.join(5.0)
         self.node.destroy_node()
@@ -331,9 +333,6 @@ def run(round_trips: int, cycles: int) -> int:
     try:
         from std_srvs.srv import Trigger
 
-        from operation_dispatcher_interfaces.msg import Operation
-        from operation_dispatcher_interfaces.srv import AddOperations, DispatcherCommand, GetDispatcherState, OperationCommand
-
         ros_args = ["--ros-args", "-r", f"__ns:=/{namespace}"]
         procs.start("trigger_server", [sys.executable, __file__, "--serve-trigger", *ros_args])
         procs.start("robot", [sys.executable, __file__, "--serve-robot", *ros_args])
@@ -355,36 +354,20 @@ def run(round_trips: int, cycles: int) -> int:
                     continue
             raise RuntimeError("warm-up got no answer")
 
-        from rclpy.qos import qos_profile_services_default
-
-        trigger = bench.client(Trigger, "bench_trigger", qos_profile_services_default)  # bare: default QoS
-        add = bench.client(AddOperations, "add_operations")
-        complete = bench.client(OperationCommand, "complete_operation")
-        cancel = bench.client(OperationCommand, "cancel_operation")
-        pause = bench.client(DispatcherCommand, "dispatcher/pause")
-        resume = bench.client(DispatcherCommand, "dispatcher/resume")
-        state = bench.client(GetDispatcherState, "get_dispatcher_state")  # created last: see below
+        trigger = bench.bare_client(Trigger, "bench_trigger")
         warm(trigger, Trigger.Request())
-        warm(add, AddOperations.Request(operations=[]))  # refused (VALIDATION), changes nothing
-        warm(complete, OperationCommand.Request(operation_id=""))  # refused (VALIDATION)
-        warm(cancel, OperationCommand.Request(operation_id=""))  # refused (VALIDATION)
-        # pause / resume have no harmless request: get_dispatcher_state, created after them and answered,
-        # shows that the dispatcher has matched them too (it processes our endpoints' discovery data in order).
-        warm(state, GetDispatcherState.Request())
-        payload = json.dumps({"pickup": {"x": 1.0, "y": 0.0}, "dropoff": {"x": 2.0, "y": 0.0}})
+        dispatcher = bench.dispatcher
+        dispatcher.wait_until_ready()  # the client's own warm-up (docs/ros.md): every later request is sent once
+        payload = {"pickup": {"x": 1.0, "y": 0.0}, "dropoff": {"x": 2.0, "y": 0.0}}
 
         def add_one(i: int, prefix: str = "rt") -> None:
-            response = call(add, AddOperations.Request(operations=[Operation(id=f"{prefix}-{i}", payload_json=payload)]))
-            if not response.success:
-                raise RuntimeError(f"add refused: {response.message}")
+            dispatcher.add([{"id": f"{prefix}-{i}", "payload": payload}])
 
         def life_cycle(i: int, prefix: str = "lc") -> None:
             op_id = f"{prefix}-{i}"
             add_one(i, prefix)
             bench.wait_event("OPERATION_STARTED", op_id, 10.0)
-            response = call(complete, OperationCommand.Request(operation_id=op_id, reason="bench"))
-            if not response.success:
-                raise RuntimeError(f"complete refused: {response.message}")
+            dispatcher.complete(op_id, "bench")
             bench.wait_event("OPERATION_COMPLETED", op_id, 10.0)
 
         # Untimed life cycles first: the dispatcher discovers the robot and the business logic, the robot and
@@ -395,14 +378,14 @@ def run(round_trips: int, cycles: int) -> int:
         cpu_start, wall_start = time.process_time(), time.perf_counter()
         # Round trips. The dispatcher is paused for the adds, so they only queue (no handshakes meanwhile).
         base = timed(round_trips, lambda i: call(trigger, Trigger.Request()), deadline)
-        get_state = timed(round_trips, lambda i: call(state, GetDispatcherState.Request()), deadline)
-        call(pause, DispatcherCommand.Request(reason="bench: adds only queue"))
+        get_state = timed(round_trips, lambda i: dispatcher.state(), deadline)
+        dispatcher.pause_dispatcher("bench: adds only queue")
         adds = timed(round_trips, add_one, deadline)
 
         # Life cycles: empty the queue first (cancel while paused: no robot involved), then resume.
         for i in range(len(adds)):
-            call(cancel, OperationCommand.Request(operation_id=f"rt-{i}", reason="bench"), 30.0)
-        call(resume, DispatcherCommand.Request())
+            dispatcher.cancel(f"rt-{i}", "bench")
+        dispatcher.resume_dispatcher()
         cpu_trips, wall_trips = time.process_time() - cpu_start, time.perf_counter() - wall_start
         cpu_start, wall_start = time.process_time(), time.perf_counter()
         lives = timed(cycles, life_cycle, deadline)
@@ -415,8 +398,8 @@ def run(round_trips: int, cycles: int) -> int:
         print("| round trip | n | p50 ms | p99 ms | mean ms | p50 vs baseline |")
         print("|---|---:|---:|---:|---:|---:|")
         print(row("baseline: bare rclpy std_srvs/Trigger, process to process", base, None))
-        print(row("get_dispatcher_state", get_state, baseline))
-        print(row("add_operations (1 operation, queued)", adds, baseline))
+        print(row("DispatcherClient.state() (get_dispatcher_state)", get_state, baseline))
+        print(row("DispatcherClient.add() (1 operation, validated here, queued)", adds, baseline))
         print(row("life cycle: add -> STARTED seen -> complete_operation -> COMPLETED seen", lives, baseline))
         if len(lives) < cycles or len(adds) < round_trips:
             print(f"\n(stopped at the {DEADLINE_SECONDS:g} s bound)")

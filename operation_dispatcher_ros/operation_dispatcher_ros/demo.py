@@ -2,10 +2,11 @@
 
 Starts the installed ``sim_robot_node``, ``business_logic_node`` and
 ``dispatcher_node`` as separate processes (own ROS domain, discovery on
-localhost only), adds three transport operations from a scripted rclpy
-client and prints one line per event, with the robot's progress, until
-all three are done. Then it stops the nodes (also on Ctrl-C). Bounded:
-gives up after ``--timeout`` seconds.
+localhost only), adds three transport operations with a
+:class:`~operation_dispatcher_ros.client.DispatcherClient` and prints one
+line per event, with the robot's progress, until all three are COMPLETED.
+Then it stops the nodes (also on Ctrl-C). Bounded: gives up after
+``--timeout`` seconds.
 
     python -m operation_dispatcher_ros.demo [--timeout 60] [--speed 2.0]
 """
@@ -19,7 +20,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ def _start_nodes(speed: float, log_dir: Path) -> list[subprocess.Popen[bytes]]:
     from ament_index_python.packages import get_package_prefix
 
     lib = Path(get_package_prefix(PACKAGE)) / "lib" / PACKAGE
-    nodes = {
+    nodes: dict[str, dict[str, Any]] = {
         "sim_robot_node": {"speed": speed},
         # Deny the first start, so the demo shows a denial with its reason and the retry after the cooldown.
         "business_logic_node": {"rule": "deny_first_n", "deny_count": 1},
@@ -77,14 +77,11 @@ def _stop_nodes(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 class EventPrinter:
-    """Prints one line per event; remembers which operations have ended."""
+    """Prints one line per event, with the robot's progress from the state topic."""
 
     def __init__(self) -> None:
         self.t0 = time.monotonic()
         self.progress = 0.0
-        self.finished: set[str] = set()
-        self.done = threading.Event()
-        self.expected: set[str] = set()
         self._printed_quarter: dict[str, int] = {}
         self._current = ""
 
@@ -99,10 +96,6 @@ class EventPrinter:
         self.line(f"{event.event_type:<30} {event.operation_id or '-':<14}{progress} {details}".rstrip())
         if event.event_type == "OPERATION_STARTED":
             self._current, self.progress = event.operation_id, 0.0
-        if event.event_type in TERMINAL:
-            self.finished.add(event.operation_id)
-            if self.expected and self.expected <= self.finished:
-                self.done.set()
 
     def on_state(self, state: Any) -> None:
         op = state.current_operation_id
@@ -130,62 +123,48 @@ def _details(event_type: str, meta: dict[str, Any]) -> str:
 
 def run(timeout: float, speed: float) -> int:
     domain = _isolate()
-    import rclpy
     from nav_msgs.msg import Odometry
-    from rclpy.executors import SingleThreadedExecutor
 
-    from operation_dispatcher_interfaces.msg import DispatcherState, DispatchEvent, Operation
-    from operation_dispatcher_interfaces.srv import AddOperations
-    from operation_dispatcher_ros.qos import EVENTS_QOS, STATE_QOS
+    from operation_dispatcher import DispatcherError
+    from operation_dispatcher_interfaces.msg import DispatcherState
+
+    from .client import DispatcherClient
+    from .qos import STATE_QOS
 
     log_dir = Path(tempfile.mkdtemp(prefix="od-demo-"))
     printer = EventPrinter()
     printer.line(f"starting sim_robot, business_logic and dispatcher in /{NAMESPACE} (ROS_DOMAIN_ID={domain}, logs in {log_dir})")
     procs = _start_nodes(speed, log_dir)
-    rclpy.init()
-    node = rclpy.create_node("demo_client", namespace=NAMESPACE)
-    executor = SingleThreadedExecutor()  # short callbacks only; a multi-threaded one spins hot (see node_main)
-    executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
+    client = DispatcherClient(NAMESPACE)
+    deadline = time.monotonic() + timeout
     odom: list[Any] = []
     try:
-        node.create_subscription(DispatchEvent, "dispatch_events", printer.on_event, EVENTS_QOS)
-        node.create_subscription(DispatcherState, "dispatcher_state", printer.on_state, STATE_QOS)
-        node.create_subscription(Odometry, "odom", odom.append, 10)
-        client = node.create_client(AddOperations, "add_operations")
-        if not client.wait_for_service(timeout_sec=min(timeout, 30.0)):
-            printer.line(f"the dispatcher did not come up; see {log_dir}")
-            return 1
-        ops = [
-            Operation(id=op_id, priority=prio, payload_json=json.dumps({"pickup": {"x": p[0], "y": p[1]}, "dropoff": {"x": d[0], "y": d[1]}}))
+        client.on_event(printer.on_event)
+        client.node.create_subscription(DispatcherState, "dispatcher_state", printer.on_state, STATE_QOS)
+        client.node.create_subscription(Odometry, "odom", odom.append, 10)
+        client.wait_until_ready(timeout=min(timeout, 30.0))
+        ops: list[dict[str, Any]] = [
+            {"id": op_id, "priority": prio, "payload": {"pickup": {"x": p[0], "y": p[1]}, "dropoff": {"x": d[0], "y": d[1]}}}
             for op_id, prio, p, d in TRANSPORTS
         ]
-        printer.expected = {op.id for op in ops}
-        printer.line(f"adding {len(ops)} transports: " + ", ".join(f"{op.id} (priority {op.priority})" for op in ops))
-        done = threading.Event()
-        future = client.call_async(AddOperations.Request(operations=ops))
-        future.add_done_callback(lambda _f: done.set())
-        if not done.wait(10.0) or not future.result().success:
-            printer.line(f"add_operations failed: {future.result().message if future.done() else 'no answer'}")
-            return 1
-        if not printer.done.wait(timeout):
-            printer.line(f"not all operations finished within {timeout:g} s")
-            return 1
+        printer.line(f"adding {len(ops)} transports: " + ", ".join(f"{op['id']} (priority {op['priority']})" for op in ops))
+        client.add(ops)
+        for op in ops:
+            client.wait_for(op["id"], "COMPLETED", timeout=max(deadline - time.monotonic(), 0.1))
         if odom:
             pose = odom[-1].pose.pose.position
             printer.line(f"all {len(ops)} transports done; robot at x={pose.x:.2f} y={pose.y:.2f}")
         return 0
+    except DispatcherError as exc:  # no dispatcher, a refusal, an operation not COMPLETED in time
+        printer.line(f"{type(exc).__name__}: {exc.message} (node logs in {log_dir})")
+        return 1
     except KeyboardInterrupt:
         printer.line("interrupted")
         return 130
     finally:
         printer.line("stopping the nodes")
+        client.close()
         _stop_nodes(procs)
-        executor.shutdown(timeout_sec=2.0)
-        spinner.join(2.0)  # spin has returned: the process does not exit under it
-        node.destroy_node()
-        rclpy.try_shutdown()
 
 
 def main(argv: list[str] | None = None) -> int:
