@@ -6,6 +6,15 @@ signal shuts the context down, the executor's spin then raises
 the node is destroyed before the process exits with status 0. A node that
 cannot start with its parameters exits with status 2 and says which one.
 
+The shutdown comes from rclpy's signal thread, at any moment of the
+executor's work: the spin may be building its next wait set ("failed to
+initialize wait set: the given context is not valid") or a callback may be
+publishing ("publisher's context is invalid"), and the executor re-raises
+that callback's error from ``spin()``. Reproduced here: sim robot, SIGTERM
+during a goal, 2 exits with status 1 in 30. An ``RCLError`` once the
+context is shut down is that shutdown, not a failure; while the context is
+still valid it is a real error and still ends the process.
+
 The executor: a node whose callbacks block (the dispatcher's service
 callbacks wait for its asyncio loop, the sim robot's action execute loop)
 needs rclpy's MultiThreadedExecutor; a node whose callbacks are all short
@@ -34,10 +43,15 @@ import rclpy
 from rclpy.context import Context
 from rclpy.exceptions import ParameterException
 from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 
 DEFAULT_THREADS = 4
 """Executor threads of a node that names none (``executor_threads``)."""
+
+
+RCLError = _rclpy.RCLError
+"""What an rcl call raises, e.g. on a context shut down in between (see the module's docstring)."""
 
 
 class ConfigurationError(Exception):
@@ -68,6 +82,9 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, n
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RCLError:
+        if rclpy.ok():
+            raise
     except (ConfigurationError, ParameterException) as exc:
         print(f"error: invalid parameters: {exc}", file=sys.stderr)
         status = 2

@@ -65,7 +65,7 @@ from std_srvs.srv import Trigger
 
 from operation_dispatcher_interfaces.action import ExecuteOperation
 
-from .node_main import run_node
+from .node_main import RCLError, run_node
 from .sim_robot_motion import (
     Mission,
     Outcome,
@@ -225,6 +225,17 @@ class SimRobotNode(Node):
             mission = self._robot.start(parse_task(operation.payload_json))
             self._goal_handle = goal_handle
         self.get_logger().info(f"executing operation {operation.id}: {mission.total:.2f} m")
+        try:
+            return self._drive(goal_handle, mission)
+        except RCLError:
+            if self.context.ok():
+                raise
+            # The signal's shutdown came between _drive's context check and a feedback or result call.
+            return self._abort_at_shutdown(goal_handle)
+
+    def _drive(self, goal_handle: Any, mission: Mission) -> Any:
+        """Follow the mission until it ends, is cancelled, or the context is shut down."""
+        operation = goal_handle.request.operation
         period = 1.0 / self._rate_hz
         while True:
             with self._lock:

@@ -1,0 +1,41 @@
+"""Every node exits 0 on SIGINT and SIGTERM while the system works (issue 10, defect 3a).
+
+The dispatcher and the business logic, each signalled while a transport is
+running (the dispatcher follows its goal, the business logic follows the
+robot's 20 Hz battery stream); the sim robot in its own file
+(test_sim_robot_node.py: idle, mid-goal, paused). rclpy's signal thread
+shuts the context down at any moment of the executor's work; node_main
+turns an rcl error raised after that into the shutdown it is.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.ros
+
+pytest.importorskip("rclpy", reason="needs the ROS 2 wheels (make setup)")
+pytest.importorskip("operation_dispatcher_interfaces", reason="needs the colcon workspace (make setup)")
+
+from operation_dispatcher_interfaces.msg import Operation  # noqa: E402
+from operation_dispatcher_interfaces.srv import AddOperations  # noqa: E402
+
+LONG_TRANSPORT = json.dumps({"pickup": {"x": 100.0, "y": 0.0}, "dropoff": {"x": 100.0, "y": 100.0}})
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("node", ["dispatcher", "business_logic"])
+def test_signal_during_an_operation_exits_with_status_0(bringup: Any, ros_client: Any, node: str, sig: signal.Signals) -> None:
+    procs = bringup()
+    events = ros_client.record_events()
+    response = ros_client.call(AddOperations, "add_operations", operations=[Operation(id="long", payload_json=LONG_TRANSPORT)])
+    assert response.success, response.message
+    events.wait_event("OPERATION_STARTED", "long", timeout=20.0)
+    proc = procs[node]
+    proc.popen.send_signal(sig)
+    assert proc.popen.wait(15.0) == 0, proc.log_tail()
+    assert "Traceback" not in proc.log_tail(200), proc.log_tail()
