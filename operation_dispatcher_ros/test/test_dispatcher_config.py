@@ -2,7 +2,8 @@
 
 A key the node does not declare would be silently ignored by rclpy, so each
 file's keys are compared with the nodes' declarations; the installed files
-are then loaded by the real executables.
+are then loaded by the real executables, layered as the launch files layer
+them (the dispatcher: dispatcher.yaml, then sim_robot.yaml on top).
 """
 
 from __future__ import annotations
@@ -53,11 +54,19 @@ def test_config_files_leave_resource_id_to_the_namespace(name):
     assert "resource_id" not in _params(CONFIG / name)["dispatcher"]
 
 
-def test_sim_robot_yaml_covers_all_three_nodes():
+def test_sim_robot_yaml_holds_only_the_dispatchers_changes_and_all_of_the_other_nodes():
+    # The dispatcher loads dispatcher.yaml, then sim_robot.yaml on top (the launch files' layering);
+    # the business logic and the sim robot read sim_robot.yaml alone.
     declared = _declared_but_resource_id(_declared())
     params = _params(CONFIG / "sim_robot.yaml")
     assert set(params) == set(declared)
-    for node, values in params.items():
+    base = _params(CONFIG / "dispatcher.yaml")["dispatcher"]
+    changed = params["dispatcher"]
+    assert {("dispatcher", name) for name in changed} == {o for o in SIM_OVERRIDES if o[0] == "dispatcher"}
+    for name, value in changed.items():
+        assert value != base[name] and type(value) is type(base[name]), f"dispatcher.{name}"
+    for node in ("business_logic", "sim_robot"):
+        values = params[node]
         assert set(values) == set(declared[node]), node
         for name, value in values.items():
             if (node, name) not in SIM_OVERRIDES:
@@ -66,19 +75,23 @@ def test_sim_robot_yaml_covers_all_three_nodes():
 
 
 @pytest.mark.ros
-def test_nodes_start_with_the_installed_parameter_files(ros_processes, ros_client, ros_namespace, tmp_path):
+def test_nodes_start_with_the_installed_parameter_files_layered_as_the_launch_files_do(
+    ros_processes, ros_client, ros_namespace, tmp_path
+):
     from ament_index_python.packages import get_package_share_directory
+    from launch_layers import start_sim_bringup
+    from rcl_interfaces.srv import GetParameters
 
     from operation_dispatcher_interfaces.srv import GetDispatcherState, Handshake
 
     share = Path(get_package_share_directory("operation_dispatcher_ros")) / "config"
-    sim = share / "sim_robot.yaml"
     # the file's store_path is the user's ~/.ros: a test keeps its store in its own folder
-    store = {"dispatcher_node": {"store_path": str(tmp_path / "{resource_id}.db")}}
-    for executable in ("dispatcher_node", "business_logic_node", "sim_robot_node"):
-        ros_processes.start(executable, ros_namespace, store.get(executable), params_file=sim)
+    start_sim_bringup(ros_processes, ros_namespace, share, {"dispatcher_node": {"store_path": str(tmp_path / "{resource_id}.db")}})
     ros_client.wait_for_service(Handshake, "handshake/start")
     state = ros_client.call(GetDispatcherState, "get_dispatcher_state").state
-    assert state.resource_id == ros_namespace and state.status_name == "RUNNING"  # the file leaves it to the namespace
+    assert state.resource_id == ros_namespace and state.status_name == "RUNNING"  # the files leave it to the namespace
     assert all(p.alive() for p in ros_processes.processes), ros_processes.logs()
     assert (tmp_path / f"{ros_namespace}.db").is_file() and (tmp_path / f"{ros_namespace}.db.lock").is_file()
+    # sim_robot.yaml's value won over dispatcher.yaml's; the rest is dispatcher.yaml's
+    values = ros_client.call(GetParameters, "dispatcher/get_parameters", names=["cooldown_seconds", "max_retries"]).values
+    assert [v.double_value for v in values[:1]] + [v.integer_value for v in values[1:]] == [1.0, 5]

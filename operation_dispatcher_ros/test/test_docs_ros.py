@@ -116,3 +116,13 @@ def test_parameter_table_matches_the_declarations():
         else:
             assert default == (str(spec.default).lower() if isinstance(spec.default, bool) else str(spec.default) or '""'), name
         assert (runtime == "read-only") == spec.read_only, name
+
+
+def test_every_launch_argument_is_in_the_docs():
+    launch = DOC.parents[1] / "operation_dispatcher_ros" / "launch"
+    text = DOC.read_text()
+    for path in sorted(launch.glob("*.launch.py")):
+        names = re.findall(r'DeclareLaunchArgument\(\s*"(\w+)"', path.read_text())
+        assert names, path.name
+        for name in names:
+            assert f"`{name}:=`" in text, f"{path.name}: launch argument {name} is not in docs/ros.md"

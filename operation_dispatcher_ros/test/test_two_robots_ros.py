@@ -1,7 +1,8 @@
 """Two simulated robots on one host, side by side, as ``sim_robot.launch.py``
 starts them with ``namespace:=robot_1`` and ``namespace:=robot_2``: the
 three installed executables per namespace, each loading the installed
-``config/sim_robot.yaml`` and nothing that names a resource or a file.
+parameter files as the launch files layer them (``launch_layers``), and
+nothing that names a resource or a file.
 
 Each dispatcher takes its namespace as its ``resource_id`` and keeps its
 own store file under the default ``~/.ros/operation_dispatcher/`` (HOME is
@@ -15,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from launch_layers import start_sim_bringup
 from ros_testing import ProcessGroup, RosClient
 from test_e2e_transport import transport
 
@@ -40,15 +42,13 @@ def test_two_namespaces_each_complete_their_own_work_with_their_own_store(home_p
     from operation_dispatcher_interfaces.action import ExecuteOperation
     from operation_dispatcher_interfaces.srv import AddOperations, GetDispatcherState, GetEvents, Handshake
 
-    sim = Path(get_package_share_directory("operation_dispatcher_ros")) / "config" / "sim_robot.yaml"
+    config = Path(get_package_share_directory("operation_dispatcher_ros")) / "config"
     namespaces = {robot: f"{ros_namespace}/{robot}" for robot in ROBOTS}
     clients = {}
     try:
         for namespace in namespaces.values():
-            home_processes.start("sim_robot_node", namespace, {"speed": 5.0}, params_file=sim)
             # approve_all: what is under test is who serves which resource, not the battery rule
-            home_processes.start("business_logic_node", namespace, {"rule": "approve_all"}, params_file=sim)
-            home_processes.start("dispatcher_node", namespace, params_file=sim)
+            start_sim_bringup(home_processes, namespace, config, {"sim_robot_node": {"speed": 5.0}, "business_logic_node": {"rule": "approve_all"}})
         for robot, namespace in namespaces.items():
             client = clients[robot] = RosClient(ros_context, f"test_client_{robot}", namespace)
             client.wait_for_action_server(ExecuteOperation, "execute_operation", 30.0)
