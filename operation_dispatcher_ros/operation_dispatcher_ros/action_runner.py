@@ -152,10 +152,10 @@ class ActionOperationRunner(OperationRunner):
         self._node = node
         self.settings = settings
         self._client = _GoalSafeActionClient(node, ExecuteOperation, settings.action_name, callback_group=callback_group)
-        self._pause = node.create_client(Trigger, settings.pause_service, qos_profile=SERVICES_QOS, callback_group=callback_group)
-        self._resume = node.create_client(Trigger, settings.resume_service, qos_profile=SERVICES_QOS, callback_group=callback_group)
+        self._pause: Any = node.create_client(Trigger, settings.pause_service, qos_profile=SERVICES_QOS, callback_group=callback_group)
+        self._resume: Any = node.create_client(Trigger, settings.resume_service, qos_profile=SERVICES_QOS, callback_group=callback_group)
         # The action's own cancel service, for a goal whose acceptance never arrived (no goal handle to cancel with).
-        self._cancel_by_id = node.create_client(
+        self._cancel_by_id: Any = node.create_client(
             CancelGoal, f"{settings.action_name}/_action/cancel_goal", qos_profile=SERVICES_QOS, callback_group=callback_group
         )
         self._lock = threading.Lock()
@@ -392,7 +392,7 @@ class ActionOperationRunner(OperationRunner):
 
     def _give_up(self, op_id: str, handle: Any, reason: str) -> None:
         with self._lock:
-            if self._goals.get(op_id) is not handle:
+            if op_id not in self._goals or self._goals[op_id] is not handle:
                 return
             del self._goals[op_id]
             self._heard.pop(op_id, None)

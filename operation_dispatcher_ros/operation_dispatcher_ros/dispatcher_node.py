@@ -334,7 +334,7 @@ class DispatcherNode(Node):
     # ------------------------------------------------------------ services
 
     def _create_services(self) -> None:
-        services: list[tuple[Any, str, Callable[[Any, Any], None]]] = [
+        services: list[tuple[Any, str, Callable[[Any, Any], object]]] = [
             (srv.AddOperations, "add_operations", self._add),
             (srv.OperationCommand, "cancel_operation", lambda q, r: self._command("cancel", self.dispatcher.cancel(q.operation_id, q.reason or None))),
             (srv.OperationCommand, "pause_operation", lambda q, r: self._command("pause", self.dispatcher.pause_operation(q.operation_id, q.reason or None))),
@@ -354,7 +354,7 @@ class DispatcherNode(Node):
         for srv_type, name, work in services:  # rclpy's Node keeps them (its own _services list)
             self.create_service(srv_type, name, self._guarded(work), qos_profile=SERVICES_QOS, callback_group=self._group)
 
-    def _guarded(self, work: Callable[[Any, Any], None]) -> Callable[[Any, Any], Any]:
+    def _guarded(self, work: Callable[[Any, Any], object]) -> Callable[[Any, Any], Any]:
         """Wrap a service body: fill success / error_code / message, never raise."""
 
         def callback(request: Any, response: Any) -> Any:
@@ -382,12 +382,9 @@ class DispatcherNode(Node):
         response.operations = conv.records_to_statuses(self.dispatcher.list_operations(conv.state_filter_from_msg(request.state)))
 
     def _get(self, request: Any, response: Any) -> None:
-        if request.operation_id:
-            record = self.dispatcher.get(request.operation_id)
-        else:
-            record = self.dispatcher.current()
-            if record is None:
-                raise InvalidStateError("cannot get the current operation: none is RUNNING or PAUSED")
+        record = self.dispatcher.get(request.operation_id) if request.operation_id else self.dispatcher.current()
+        if record is None:
+            raise InvalidStateError("cannot get the current operation: none is RUNNING or PAUSED")
         response.status = conv.record_to_status(record)
 
     def _history(self, request: Any, response: Any) -> None:

@@ -103,7 +103,7 @@ SPECS: dict[str, Spec] = {
 def _descriptor(name: str, spec: Spec) -> ParameterDescriptor:
     text = spec.description + (f" One of: {', '.join(spec.choices)}." if spec.choices else "")
     d = ParameterDescriptor(name=name, description=text, read_only=spec.read_only)
-    if spec.low is not None and isinstance(spec.default, bool) is False:
+    if spec.low is not None and spec.high is not None and not isinstance(spec.default, bool):
         if isinstance(spec.default, int):
             d.type = ParameterType.PARAMETER_INTEGER
             d.integer_range = [IntegerRange(from_value=int(spec.low), to_value=int(spec.high), step=1)]
