@@ -1,5 +1,6 @@
 """Build entry for colcon (ament_python): three console entry points, and the
-launch files and parameter files installed to share/ so `ros2 launch` finds them."""
+launch files, parameter files and the Fast DDS profile (node_main.py) installed to share/ so
+`ros2 launch` and the nodes find them."""
 
 from glob import glob
 
@@ -18,7 +19,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
         (f"share/{package_name}", ["package.xml"]),
         (f"share/{package_name}/launch", glob("launch/*.launch.py")),
-        (f"share/{package_name}/config", glob("config/*.yaml")),
+        (f"share/{package_name}/config", glob("config/*.yaml") + glob("config/*.xml")),
     ],
     maintainer="operation_dispatcher developers",
     maintainer_email="dev@operation-dispatcher.invalid",

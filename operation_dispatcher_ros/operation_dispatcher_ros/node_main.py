@@ -15,6 +15,18 @@ during a goal, 2 exits with status 1 in 30. An ``RCLError`` once the
 context is shut down is that shutdown, not a failure; while the context is
 still valid it is a real error and still ends the process.
 
+Fast DDS profile: before ``rclpy.init()`` the process points Fast DDS at
+this package's ``config/fastdds_services.xml`` (service replies wait up to
+5 s for a fresh client's reply reader instead of 100 ms; the file says why),
+unless the user names a profile of their own: either variable set, or a
+default profile file in the working directory (Fast DDS reads that only
+when no variable is set). One variable, the one this Fast DDS reads:
+``FASTDDS_DEFAULT_PROFILES_FILE`` for Fast DDS 3 (Kilted on),
+``FASTRTPS_DEFAULT_PROFILES_FILE`` for Fast DDS 2 (Humble, Jazzy); with
+both set, Kilted's rmw_fastrtps loads the file a second time under the old
+name (a deprecation warning and an error per profile, seen here). The
+launch files start these console scripts, so they get it too.
+
 The executor: a node whose callbacks block (the dispatcher's service
 callbacks wait for its asyncio loop, the sim robot's action execute loop)
 needs rclpy's MultiThreadedExecutor; a node whose callbacks are all short
@@ -36,10 +48,13 @@ when given, else the node's ``executor_threads`` attribute, else
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
+from pathlib import Path
 
 import rclpy
+from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 from rclpy.context import Context
 from rclpy.exceptions import ParameterException
 from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
@@ -52,6 +67,36 @@ DEFAULT_THREADS = 4
 
 RCLError = _rclpy.RCLError
 """What an rcl call raises, e.g. on a context shut down in between (see the module's docstring)."""
+
+
+FASTDDS_PROFILES = "FASTDDS_DEFAULT_PROFILES_FILE"
+FASTRTPS_PROFILES = "FASTRTPS_DEFAULT_PROFILES_FILE"
+DEFAULT_PROFILE_FILES = ("DEFAULT_FASTDDS_PROFILES.xml", "DEFAULT_FASTRTPS_PROFILES.xml")
+"""What Fast DDS 3 / 2 load from the working directory when their variable is not set."""
+
+
+def services_profile() -> Path:
+    """This package's Fast DDS profile, as installed."""
+    return Path(get_package_share_directory("operation_dispatcher_ros")) / "config" / "fastdds_services.xml"
+
+
+def profile_variable() -> str:
+    """The variable this installation's Fast DDS reads: rmw_fastrtps of Kilted on is built on the
+    ``fastdds`` package (Fast DDS 3), that of Humble and Jazzy on ``fastrtps`` (Fast DDS 2)."""
+    try:
+        package_xml = Path(get_package_share_directory("rmw_fastrtps_shared_cpp")) / "package.xml"
+    except PackageNotFoundError:
+        return FASTDDS_PROFILES  # another middleware: nobody reads it
+    return FASTDDS_PROFILES if ">fastdds<" in package_xml.read_text() else FASTRTPS_PROFILES
+
+
+def use_services_profile(environ: MutableMapping[str, str] = os.environ) -> Path | None:
+    """Point Fast DDS at :func:`services_profile` unless the user has a profile; the path set, or None."""
+    if environ.get(FASTDDS_PROFILES) or environ.get(FASTRTPS_PROFILES) or any(Path(f).exists() for f in DEFAULT_PROFILE_FILES):
+        return None
+    path = services_profile()
+    environ[profile_variable()] = str(path)
+    return path
 
 
 class ConfigurationError(Exception):
@@ -70,12 +115,15 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, n
 
     Threads: ``num_threads``, else the node's ``executor_threads``, else
     :data:`DEFAULT_THREADS` (1 = SingleThreadedExecutor)."""
+    profile = use_services_profile()
     rclpy.init(args=list(args) if args is not None else sys.argv)
     node: Node | None = None
     executor: Executor | None = None
     status = 0
     try:
         node = make_node()
+        if profile is not None:
+            node.get_logger().info(f"Fast DDS profile: {profile} (service replies wait for a new client)")
         threads = num_threads if num_threads is not None else getattr(node, "executor_threads", DEFAULT_THREADS)
         executor = make_executor(threads)
         executor.add_node(node)
