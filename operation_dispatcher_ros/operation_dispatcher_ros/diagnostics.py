@@ -13,18 +13,28 @@ look, by these documented rules:
   than half the handshake timeout (the next slow answer may be a timeout).
 - OK otherwise, again as soon as the cause is gone.
 
-Pure functions of what the node knows: tested without a graph, published
-by the node on a timer.
+:func:`dispatcher_status` is a pure function of what the node knows, tested
+without a graph; :class:`DiagnosticsPublisher` feeds it and publishes the
+result once a second (:data:`PERIOD`) and at once on each level change.
+"Paused itself" follows the OPERATION_DISPATCHER_PAUSED events' ``automatic``
+flag (the core sets it for the pause after ``max_retries`` denials), and
+after a restart the last one in the store.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
+from typing import Any
 
-from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
-from operation_dispatcher import DispatcherSnapshot
+from operation_dispatcher import DispatcherSnapshot, DispatchEvent, EventType, OperationDispatcher
+
+PERIOD = 1.0
+"""Seconds between two /diagnostics messages when nothing changes."""
+TOPIC = "/diagnostics"
 
 DENIAL_STREAK_WARN = 2
 """Starts denied in a row from which the status is WARN (one denial is the business logic doing its job)."""
@@ -84,3 +94,65 @@ def dispatcher_status(
         hardware_id=snapshot.resource_id,
         values=[KeyValue(key=key, value=value) for key, value in values.items()],
     )
+
+
+class DiagnosticsPublisher:
+    """Publishes one dispatcher's status on :data:`TOPIC`: every :data:`PERIOD` and on each level change.
+
+    ``handshakes`` is read on every status (the bridge's ``last_answered``,
+    ``last_latency`` and ``timeout``). Thread-safe: the node calls
+    :meth:`on_event` from the core's notifier thread and :meth:`publish`
+    from its timer.
+    """
+
+    def __init__(self, node: Any, dispatcher: OperationDispatcher, handshakes: Any, callback_group: Any = None) -> None:
+        self._node = node
+        self._dispatcher = dispatcher
+        self._handshakes = handshakes
+        self._lock = threading.Lock()
+        self._level: bytes | None = None
+        self._paused_automatically = _last_pause_automatic(dispatcher)
+        self._publisher = node.create_publisher(DiagnosticArray, TOPIC, 10)
+        self._timer = node.create_timer(PERIOD, self.publish, callback_group=callback_group)
+
+    def on_event(self, event: DispatchEvent) -> None:
+        """Follow the pauses, and publish at once if the level changed."""
+        if event.event_type is EventType.OPERATION_ADDED:
+            return  # an add never changes the level, and adds come in thousands
+        if event.event_type is EventType.OPERATION_DISPATCHER_PAUSED:
+            self._paused_automatically = bool(event.metadata.get("automatic"))
+        elif event.event_type is EventType.OPERATION_DISPATCHER_RESUMED:
+            self._paused_automatically = False
+        self.publish(only_on_change=True)
+
+    def status(self) -> DiagnosticStatus:
+        current = self._dispatcher.current()
+        h = self._handshakes
+        return dispatcher_status(
+            self._node.get_fully_qualified_name(),
+            self._dispatcher.snapshot(),
+            Handshakes(answered=h.last_answered, latency=h.last_latency, timeout=h.timeout),
+            paused_automatically=self._paused_automatically,
+            current_started_at=current.execution.started_at if current is not None else None,
+            now=datetime.now(timezone.utc),
+        )
+
+    def publish(self, only_on_change: bool = False) -> None:
+        with self._lock:
+            status = self.status()
+            if only_on_change and status.level == self._level:
+                return
+            self._level = status.level
+            message = DiagnosticArray(status=[status])
+            message.header.stamp = self._node.get_clock().now().to_msg()
+            self._publisher.publish(message)
+
+
+def _last_pause_automatic(dispatcher: OperationDispatcher) -> bool:
+    """Whether a dispatcher recovered paused had paused itself (its last PAUSED event says)."""
+    if not dispatcher.snapshot().paused:
+        return False
+    for event in reversed(dispatcher.events()):
+        if event.event_type is EventType.OPERATION_DISPATCHER_PAUSED:
+            return bool(event.metadata.get("automatic"))
+    return False

@@ -27,6 +27,10 @@ business logic's verdict, so it becomes neither a denial nor the default
 decision: the bridge answers "not ready" (data ``{"shutdown": true}``), the
 operation stays QUEUED with its counters as they were, and the dispatcher,
 stopping, never asks again.
+
+For the node's diagnostics the bridge keeps what it saw of the last
+handshake (:attr:`last_answered`, :attr:`last_latency`); a handshake cut
+short by shutdown changes neither.
 """
 
 from __future__ import annotations
@@ -76,6 +80,18 @@ class HandshakeBridge:
             kind: node.create_client(Handshake, name, qos_profile=SERVICES_QOS, callback_group=callback_group) for kind, name in service_names.items()
         }
         self.dispatcher: OperationDispatcher | None = None
+        self._answered: bool | None = None
+        self._latency: float | None = None
+
+    @property
+    def last_answered(self) -> bool | None:
+        """Whether the business logic answered the last handshake (None: none asked yet)."""
+        return self._answered
+
+    @property
+    def last_latency(self) -> float | None:
+        """Seconds from sending the last answered handshake to its answer (resends included)."""
+        return self._latency
 
     async def __call__(self, event: DispatchEvent) -> Decision | None:
         kind = _KINDS.get(event.event_type)
@@ -97,13 +113,15 @@ class HandshakeBridge:
         operation = self._operation(event)
         if operation is not None:
             request.operation = operation
-        left = max(deadline - time.monotonic(), 0.001)
+        sent = time.monotonic()
+        left = max(deadline - sent, 0.001)
         try:
             response = await call_query(client, request, left, min(RESEND_AFTER, self.timeout / 3))
         except asyncio.TimeoutError:
             return self._unanswered(f"no answer from {name} within {self.timeout:g} s")
         except Exception as exc:
             return self._unanswered(f"call to {name} failed: {exc}")
+        self._answered, self._latency = True, time.monotonic() - sent
         return decision_from_response(response.approved, response.reason, response.data_json, response.not_ready, response.retry_after)
 
     def _shutting_down(self) -> bool:
@@ -111,7 +129,10 @@ class HandshakeBridge:
 
     def _unanswered(self, detail: str) -> Decision:
         """No answer came: the default decision, unless the node is shutting down (then nobody decided)."""
-        return self._not_decided(detail) if self._shutting_down() else self._default(detail)
+        if self._shutting_down():
+            return self._not_decided(detail)
+        self._answered = False
+        return self._default(detail)
 
     def _not_decided(self, detail: str) -> Decision:
         return Decision.later(f"{SHUTTING_DOWN} ({detail})", retry_after=SHUTDOWN_RETRY_AFTER, data={"shutdown": True, "detail": detail})
