@@ -16,6 +16,29 @@ Topics: dispatch_events (every event), dispatcher_state (latched).
 Clients: handshake/{start,cancel,pause,resume} (Handshake) and the
 execute_operation action (see action_runner).
 
+Managed node (rclpy.lifecycle), as Nav2's nodes are:
+
+- the constructor only declares the parameters;
+- ``configure`` validates them, opens the store (recovery), builds the
+  bridge, runner and core, the asyncio loop's thread, the publishers and the
+  services; it FAILS (reason logged, node stays unconfigured) on a bad
+  value or a store held by another dispatcher, and can be tried again;
+- ``activate`` starts the dispatch loop and the HTTP doors;
+- ``deactivate`` stops them: nothing new starts, the operation on the robot
+  finishes, the queue is kept; every service keeps answering, and writes
+  act as after ``dispatcher/stop`` (adds queue, cancel / pause / resume /
+  complete / fail work; ``dispatcher/start`` is refused INVALID_STATE until
+  ``activate``); the topics keep publishing;
+- ``cleanup`` closes the store and destroys what configure made;
+- ``shutdown`` (from any state) does what is left of both, then the process
+  exits with status 0.
+
+``autostart`` (default true) walks the node to active when the process
+starts, and the process exits with status 2 when that fails; false leaves
+it unconfigured for ``ros2 lifecycle set``. ``dispatcher/stop`` and
+``dispatcher/start`` stop and start the loop within the active state.
+Diagnostics on ``/diagnostics`` from configure on (see diagnostics.py).
+
 HTTP doors: with ``http_port`` set, the same dispatcher is also served over
 REST/OpenAPI, the live dashboard and MCP, by uvicorn on the dispatcher's
 own loop, so every door sees one queue and one set of handshakes.
@@ -38,14 +61,17 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import rclpy
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.node import Node
+from rclpy.client import Client
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.publisher import Publisher
+from rclpy.service import Service
+from rclpy.timer import Timer
 
 from operation_dispatcher import (
     DenialPolicy,
@@ -53,6 +79,7 @@ from operation_dispatcher import (
     DispatchEvent,
     FailureRetryPolicy,
     InvalidStateError,
+    NotReadyPolicy,
     OperationDispatcher,
     RequestTimeoutError,
     SQLiteStore,
@@ -63,34 +90,106 @@ from operation_dispatcher_interfaces import msg, srv
 from . import conversions as conv
 from . import dispatcher_params
 from .action_runner import ActionOperationRunner, ExecutorSettings
+from .diagnostics import DiagnosticsPublisher
 from .handshake_bridge import HandshakeBridge
 from .node_main import ConfigurationError, run_node
 from .qos import EVENTS_QOS, SERVICES_QOS, STATE_QOS
 
 STOP_TIMEOUT = 5.0
-STOP_GRACE = 1.0  # at shutdown, in-flight handshakes and starts get this long before they are cancelled
+STOP_GRACE = 1.0  # at process shutdown, in-flight handshakes and starts get this long before they are cancelled
 COMMAND_STORE_WRITES = 2  # a cancel / pause / resume records its request, then its outcome
 COMMAND_SLACK = 1.0  # seconds for the hand-overs between threads and loops
+SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 
 
-class DispatcherNode(Node):
+class DispatcherNode(LifecycleNode):
+    # Built by configure, gone after cleanup (see the module's docstring).
+    dispatcher: OperationDispatcher
+    runner: ActionOperationRunner
+    handshake: HandshakeBridge
+    diagnostics: DiagnosticsPublisher
+
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__("dispatcher", **node_kwargs)
-        p = dispatcher_params.declare(self)
-        self._group = ReentrantCallbackGroup()
-
-        self._loop = asyncio.new_event_loop()
-        self._loop_thread = threading.Thread(target=self._loop.run_forever, name="dispatcher-asyncio", daemon=True)
-        self._loop_thread.start()
+        dispatcher_params.declare(self)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.store_file: str | None = None
+        self.transition_error = ""  # why the last configure or activate failed
+        self._params: dict[str, Any] | None = None  # the values configure read, kept up to date
+        self._configured = self._active = False
+        self._before: set[Any] | None = None  # the node's entities before configure: cleanup destroys the others
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._store: SQLiteStore | None = None
         self._run_future: concurrent.futures.Future[None] | None = None
-        self._http: Any = None  # uvicorn.Server of the HTTP doors, when http_port is set
+        self._http: Any = None  # uvicorn.Server of the HTTP doors, when http_port is set (one per activation)
         self._http_future: concurrent.futures.Future[None] | None = None
+        self._state_lock = threading.Lock()
+        self._progress_dirty = False
 
+    def autostart(self) -> None:
+        """With ``autostart``: configure and activate now; ConfigurationError (exit 2) when either fails."""
+        if not self.get_parameter("autostart").value:
+            self.get_logger().info("autostart is false: unconfigured, waiting for `ros2 lifecycle set ... configure`")
+            return
+        for trigger in (self.trigger_configure, self.trigger_activate):
+            if trigger() != SUCCESS:
+                raise ConfigurationError(self.transition_error)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        return self._transition("configure", self._configure, self._teardown)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        return self._transition("activate", self._activate, lambda: self._halt(STOP_TIMEOUT))
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._halt(self._stop_deadline())
+        self.get_logger().info(f"inactive: dispatching stopped, {self.dispatcher.snapshot().queue_length} operations kept queued")
+        return SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._teardown()
+        self.get_logger().info("unconfigured: store closed")
+        return SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """From any state: stop and close what is there, then end the process (status 0)."""
+        self.shutdown(self._stop_deadline() if self._configured else STOP_TIMEOUT)
+        # After the transition has answered: the lifecycle services share this one
+        # mutually exclusive group, so the timer runs once the response is sent.
+        self._exit_timer = self.create_timer(0.0, self._exit, callback_group=self.default_callback_group)
+        return SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.shutdown(STOP_GRACE)
+        return SUCCESS  # back to unconfigured; configure may be tried again
+
+    def _exit(self) -> None:
+        self._exit_timer.cancel()
+        self.get_logger().info("finalized: the process ends")
+        self.context.try_shutdown()
+
+    def _transition(self, name: str, work: Callable[[], None], undo: Callable[[], None]) -> TransitionCallbackReturn:
+        """Run a transition's work; on any error undo it, log the reason and FAIL (the state stays)."""
+        try:
+            work()
+        except Exception as exc:
+            self.transition_error = _reason(exc)
+            self.get_logger().error(f"{name} failed: {self.transition_error}")
+            undo()
+            return FAILURE
+        return SUCCESS
+
+    def _configure(self) -> None:
+        self._before = self._entities()
+        p = dispatcher_params.values(self)
+        self._group = ReentrantCallbackGroup()
         self._events_pub = self.create_publisher(msg.DispatchEvent, "dispatch_events", EVENTS_QOS)
         self._state_pub = self.create_publisher(msg.DispatcherState, "dispatcher_state", STATE_QOS)
-        self._state_lock = threading.Lock()
         self.store_file = dispatcher_params.store_file(p["store_path"], p["resource_id"])
-        self._store: SQLiteStore | None = self._open_store(self.store_file, p["store_busy_timeout"]) if self.store_file else None
+        self._store = self._open_store(self.store_file, p["store_busy_timeout"]) if self.store_file else None
 
         self.runner = ActionOperationRunner(self, self._executor_settings(p), self._group)
         self.handshake = HandshakeBridge(
@@ -108,6 +207,7 @@ class DispatcherNode(Node):
             default_decision=p["default_decision"] == "approve",
             denial_policy=DenialPolicy(cooldown_seconds=p["cooldown_seconds"], max_retries=p["max_retries"]),
             failure_retry=self._failure_retry(p),
+            not_ready_policy=self._not_ready(p),
             runner=self.runner,
             store=self._store,
             on_interrupted=p["on_interrupted"],
@@ -115,45 +215,125 @@ class DispatcherNode(Node):
         self.runner.dispatcher = self.handshake.dispatcher = self.dispatcher
         self.runner.on_progress = self._on_progress
         self._params = p
+        self._http = self._http_server() if p["http_port"] else None
 
-        self._last_state_publish = 0.0
-        self._progress_dirty = False
-        self._state_timer = self.create_timer(p["state_publish_period"], self._publish_state_if_dirty, callback_group=self._group)
+        self._loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(target=self._loop.run_forever, name="dispatcher-asyncio", daemon=True)
+        self._loop_thread.start()
+        self.diagnostics = DiagnosticsPublisher(self, self.dispatcher, self.handshake, self._group)
+        self.create_timer(p["state_publish_period"], self._publish_state_if_dirty, callback_group=self._group)
         self._create_services()
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-
+        self._configured = True
         self._publish_state()
-        if p["autostart"]:
-            self._start_loop()
-        if p["http_port"]:
-            self._start_http(p["http_host"], p["http_port"], p["http_token"] or None)
+        self.diagnostics.publish()
         stored = (
             f"store {self.store_file} ({len(self.dispatcher.list_operations())} operations recovered, "
             f"interrupted ones: {p['on_interrupted']})" if self.store_file else "in-memory store"
         )
         self.get_logger().info(
-            f"dispatcher for {p['resource_id']!r} up (default decision {p['default_decision']}, "
-            f"handshake timeout {p['handshake_timeout']:g} s, {stored}, {'running' if p['autostart'] else 'stopped'})"
+            f"inactive: dispatcher for {p['resource_id']!r} configured (default decision {p['default_decision']}, "
+            f"handshake timeout {p['handshake_timeout']:g} s, {stored})"
         )
 
-    def _start_http(self, host: str, port: int, token: str | None) -> None:
-        """Serve REST, dashboard and MCP over this dispatcher, on its loop (the node keeps owning run())."""
+    def _activate(self) -> None:
+        self._active = True
+        if not self.dispatcher.running:
+            self._start_loop()
+        if self._http is not None:
+            self._serve_http()
+        self.get_logger().info("active: dispatching")
+
+    def _halt(self, grace: float) -> None:
+        """Stop the HTTP doors and the dispatch loop (idempotent); the queue stays as it is.
+
+        The loop gets ``grace`` seconds to finish its step (a handshake, a start in flight);
+        past that the step is cut short and what it left RUNNING is recovered as interrupted."""
+        self._active = False
+        if self._http_future is not None and not self._http_future.done():
+            self._http.should_exit = True
+            try:
+                self._http_future.result(STOP_TIMEOUT)
+            except Exception as exc:  # stopping anyway
+                self.get_logger().warning(f"HTTP doors did not stop cleanly: {exc!r}")
+            self._http_future = None
+            self._http = self._http_server()  # a uvicorn.Server serves once: the next activate gets a fresh one
+        future = self._run_future
+        if future is None or future.done():
+            return
+        self.dispatcher.request_stop()
+        try:
+            future.result(grace)
+        except concurrent.futures.TimeoutError:
+            # A handshake or a start in flight waits for a graph that is gone with the context: cut it short.
+            future.cancel()
+            self._on_loop(_until, lambda: not self.dispatcher.running, STOP_TIMEOUT)  # run() leaves through its finally
+        except Exception as exc:  # stopping anyway
+            self.get_logger().warning(f"dispatch loop did not stop cleanly: {exc}")
+
+    def _teardown(self) -> None:
+        """Undo configure (idempotent, also half-way): the loop's thread, the store, the entities."""
+        self._configured = False
+        loop, self._loop = self._loop, None
+        if loop is not None and loop.is_running():
+            loop.call_soon_threadsafe(self.runner.cancel_watchdogs)
+            loop.call_soon_threadsafe(loop.stop)
+            if self._loop_thread is not None:
+                self._loop_thread.join(STOP_TIMEOUT)
+        if loop is not None and not loop.is_running():
+            loop.close()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        if getattr(self, "runner", None) is not None:
+            self.runner.destroy()  # its action client (the node's other entities go below)
+            del self.runner
+        if self._before is not None:
+            for entity in self._entities() - self._before:
+                _destroy(self, entity)
+            self._before = None
+        self._http = self._params = None
+
+    def shutdown(self, grace: float = STOP_GRACE) -> None:
+        """Stop and close whatever is there, from any state (idempotent)."""
+        if self._before is not None:  # configure has run and not been undone
+            self._halt(grace)
+            self._teardown()
+
+    def destroy_node(self) -> None:
+        self.shutdown()
+        super().destroy_node()
+
+    def _entities(self) -> set[Any]:
+        return {*self.publishers, *self.clients, *self.services, *self.timers}
+
+    def _http_server(self) -> Any:
+        """The HTTP doors over this dispatcher, not serving yet (ConfigurationError on a bad setting)."""
+        assert self._params is not None
         try:
             from operation_dispatcher.api import build_server
         except ImportError as exc:
             raise ConfigurationError(f"http_port: the HTTP doors need operation_dispatcher[api,mcp] ({exc})") from None
+        p = self._params
         try:
-            self._http = build_server(self.dispatcher, host, port, token, run_dispatcher=False, log_level="warning")
+            return build_server(self.dispatcher, p["http_host"], p["http_port"], p["http_token"] or None, run_dispatcher=False, log_level="warning")
         except ValueError as exc:  # a non-loopback bind without a token
             raise ConfigurationError(f"http_host: {exc}") from None
+
+    def _serve_http(self) -> None:
+        """Serve REST, dashboard and MCP on the dispatcher's loop (the node keeps owning run())."""
+        assert self._loop is not None and self._params is not None
+        host, port = self._params["http_host"], self._params["http_port"]
         self._http_future = asyncio.run_coroutine_threadsafe(self._http.serve(), self._loop)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while not self._http.started and not self._http_future.done() and time.monotonic() < deadline:
-            time.sleep(0.01)  # uvicorn binds within milliseconds
-        if not self._http.started:
+        started = self._on_loop(_until, lambda: self._http.started or self._http_future.done(), STOP_TIMEOUT)
+        if not started or not self._http.started:
             error = self._http_future.exception() if self._http_future.done() else None
             raise ConfigurationError(f"http_port: could not serve on {host}:{port}: {error or 'timed out'}")
         self.get_logger().info(f"REST /docs, dashboard / and MCP /mcp on http://{host}:{port}")
+
+    def _on_loop(self, coroutine: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> Any:
+        """Run ``coroutine(*args)`` on the dispatcher's loop and wait for it (behind what is queued there)."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coroutine(*args), self._loop).result(STOP_TIMEOUT + 1.0)
 
     def _open_store(self, path: str, busy_timeout: float) -> SQLiteStore:
         """The SQLite store at ``path``; the store holds ``<file>.lock`` itself, so a second dispatcher is refused."""
@@ -193,21 +373,28 @@ class DispatcherNode(Node):
             timeout=p["executor_timeout"],
         )
 
+    @staticmethod
+    def _not_ready(p: dict[str, Any]) -> NotReadyPolicy:
+        return NotReadyPolicy(first_seconds=p["not_ready_first_seconds"], max_seconds=p["not_ready_max_seconds"])
+
     def _on_set_parameters(self, changes: list[Any]) -> SetParametersResult:
-        values = dict(self._params)
+        """Validate a change; once configured, apply it to the running parts (unconfigured, configure reads it)."""
+        values = dict(self._params) if self._params is not None else {n: self.get_parameter(n).value for n in dispatcher_params.SPECS}
         values.update({c.name: c.value for c in changes})
         problem = dispatcher_params.check(values)
         if problem is None:
             try:
                 denial = DenialPolicy(cooldown_seconds=values["cooldown_seconds"], max_retries=values["max_retries"])
-                retry = self._failure_retry(values)
+                retry, not_ready = self._failure_retry(values), self._not_ready(values)
             except DispatcherError as exc:
                 problem = exc.message
         if problem is not None:
             return SetParametersResult(successful=False, reason=problem)
+        if self._params is None:
+            return SetParametersResult(successful=True)
         self._params = values
         d = self.dispatcher
-        d.denial_policy, d.failure_retry = denial, retry
+        d.denial_policy, d.failure_retry, d.not_ready_policy = denial, retry, not_ready
         d.default_decision = values["default_decision"] == "approve"
         d.request_timeout = self._request_timeout(values["handshake_timeout"])
         self.handshake.timeout = values["handshake_timeout"]
@@ -218,22 +405,30 @@ class DispatcherNode(Node):
     # ------------------------------------------------------------ loop control
 
     def _start_loop(self) -> None:
+        """dispatcher/start, and activate: run the core's loop (only in the active state)."""
+        if not self._active:
+            raise InvalidStateError("the node is inactive: activate it (ros2 lifecycle set <node> activate) to dispatch")
         if self.dispatcher.running or (self._run_future is not None and not self._run_future.done()):
             raise InvalidStateError("the dispatcher is already running")
+        assert self._loop is not None
         self._run_future = asyncio.run_coroutine_threadsafe(self.dispatcher.run(), self._loop)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while not self.dispatcher.running and not self._run_future.done() and time.monotonic() < deadline:
-            time.sleep(0.005)  # run() sets running on its first step, microseconds away
+        self._on_loop(asyncio.sleep, 0)  # queued behind run(), whose first step sets running
 
-    def _stop_loop(self, timeout: float = STOP_TIMEOUT) -> None:
+    def _stop_loop(self) -> None:
+        """dispatcher/stop: let the loop finish its step (a start in flight) and return; the node stays active."""
         future = self._run_future
         if future is None or future.done():
             raise InvalidStateError("the dispatcher is not running")
         self.dispatcher.request_stop()
+        timeout = self._stop_deadline()
         try:
             future.result(timeout)
         except concurrent.futures.TimeoutError:
             raise RequestTimeoutError(f"the dispatch loop did not stop within {timeout:g} s") from None
+
+    def _stop_deadline(self) -> float:
+        """Seconds the loop may take to finish its step when asked to stop: a handshake, then a start."""
+        return self.dispatcher.request_timeout + self.runner.settings.longest("start") + STOP_TIMEOUT
 
     def command_deadline(self, command: str) -> float:
         """Seconds a cancel / pause / resume service waits for the core: the sum of every bounded wait
@@ -244,6 +439,7 @@ class DispatcherNode(Node):
         bound for this command (``ExecutorSettings.longest``, which the runner's waits use too), and
         the store's writes, each up to ``store_busy_timeout``.
         """
+        assert self._params is not None
         s = self.runner.settings
         ahead = max(s.longest(c) for c in ("cancel", "pause", "resume"))
         store = COMMAND_STORE_WRITES * self._params["store_busy_timeout"] if self._store is not None else 0.0
@@ -256,11 +452,12 @@ class DispatcherNode(Node):
         a robot told to stop would stop while the operation is FAILED by its late result. It goes on,
         and its events say how it ended.
         """
-        if self._loop.is_closed() or not self._loop.is_running():
+        loop = self._loop
+        if loop is None or loop.is_closed() or not loop.is_running():
             coro.close()
             raise UnavailableError("the dispatcher is shutting down")
         timeout = self.command_deadline(command)
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
@@ -268,47 +465,15 @@ class DispatcherNode(Node):
                 f"the {command} took longer than {timeout:g} s and goes on; see dispatch_events or get_operation for its outcome"
             ) from None
 
-    def destroy_node(self) -> None:
-        self.shutdown()
-        super().destroy_node()
-
-    def shutdown(self) -> None:
-        """Stop the HTTP doors, the dispatch loop and its thread (idempotent)."""
-        if self._http_future is not None and not self._http_future.done():
-            self._http.should_exit = True
-            try:
-                self._http_future.result(STOP_TIMEOUT)
-            except Exception as exc:  # shutting down anyway
-                self.get_logger().warning(f"HTTP doors did not stop cleanly: {exc!r}")
-        if self._run_future is not None and not self._run_future.done():
-            self.dispatcher.request_stop()
-            try:
-                self._run_future.result(STOP_GRACE)
-            except concurrent.futures.TimeoutError:
-                # A handshake or a start in flight waits for a graph that is gone with the context:
-                # cut it short. What it left RUNNING, the store recovers as interrupted (on_interrupted).
-                self._run_future.cancel()
-            except Exception as exc:  # shutting down anyway
-                self.get_logger().warning(f"dispatch loop did not stop cleanly: {exc}")
-            deadline = time.monotonic() + STOP_TIMEOUT
-            while self.dispatcher.running and time.monotonic() < deadline:
-                time.sleep(0.01)  # the cancelled run() leaves through its finally (STOPPED event)
-        if self._loop.is_running():
-            self._loop.call_soon_threadsafe(self.runner.cancel_watchdogs)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._loop_thread.join(STOP_TIMEOUT)
-        if self._store is not None:
-            self._store.close()
-            self._store = None
-
     # ------------------------------------------------------------ events and state
 
     def _on_event(self, event: DispatchEvent) -> None:
-        """Core notification (its own thread, in order): publish the event and the new state."""
+        """Core notification (its own thread, in order): publish the event, the new state and a new level."""
         try:
             self._events_pub.publish(conv.event_to_msg(event))
-            if hasattr(self, "dispatcher"):  # not for events of the recovery, while the dispatcher is being built
+            if self._configured:  # not for events of the recovery, while the dispatcher is being built
                 self._publish_state()
+                self.diagnostics.on_event(event)
         except Exception as exc:  # context gone during shutdown
             if rclpy.ok(context=self.context):
                 self.get_logger().error(f"could not publish {event.event_type}: {exc}")
@@ -401,8 +566,46 @@ def _clear_lists(response: Any) -> None:
             setattr(response, name, [])
 
 
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, DispatcherError):
+        return exc.message
+    return str(exc) if isinstance(exc, ConfigurationError) else f"{type(exc).__name__}: {exc}"
+
+
+def _destroy(node: DispatcherNode, entity: Any) -> None:
+    if isinstance(entity, Publisher):
+        node.destroy_publisher(entity)
+    elif isinstance(entity, Client):
+        node.destroy_client(entity)
+    elif isinstance(entity, Service):
+        node.destroy_service(entity)
+    elif isinstance(entity, Timer):
+        node.destroy_timer(entity)
+
+
+async def _until(predicate: Callable[[], bool], timeout: float) -> bool:
+    """On the loop: whether ``predicate`` came true within ``timeout`` (checked every 10 ms)."""
+    end = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > end:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+def started_node() -> DispatcherNode:
+    """The console script's node, walked to active when ``autostart`` says so (else ConfigurationError: exit 2)."""
+    node = DispatcherNode()
+    try:
+        node.autostart()
+    except BaseException:
+        node.destroy_node()
+        raise
+    return node
+
+
 def main(args: list[str] | None = None) -> int:
-    return run_node(DispatcherNode, args, num_threads=8)
+    return run_node(started_node, args, num_threads=8)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """The dispatcher node's parameters: declared with descriptors, read into
-one settings object, validated (at start and on every change).
+one settings object, validated (at configure and on every change).
 
 Defaults here equal ``config/dispatcher.yaml``, except ``resource_id``:
 it defaults to the node's namespace (:func:`namespace_resource_id`), so
@@ -68,7 +68,19 @@ SPECS: dict[str, Spec] = {
         "PAUSED one whose action server is gone this long, is FAILED ('executor lost: ...'); 0 = off.",
         low=0.0, high=3600.0,
     ),
-    "autostart": Spec(True, "Start the dispatch loop when the node starts (else call dispatcher/start).", True),
+    "not_ready_first_seconds": Spec(
+        0.1,
+        "After a start answered 'not ready' without a retry_after, ask again after this long (doubling per "
+        "not-ready answer in a row); never counted as a denial.",
+        low=0.001, high=3600.0,
+    ),
+    "not_ready_max_seconds": Spec(0.5, "Upper bound of that not-ready back-off (at least not_ready_first_seconds).", low=0.001, high=3600.0),
+    "autostart": Spec(
+        True,
+        "Walk the lifecycle to active when the process starts (configure + activate; exit 2 if configure fails); "
+        "false: wait unconfigured for `ros2 lifecycle set`.",
+        True,
+    ),
     "state_publish_period": Spec(0.2, "Minimum seconds between dispatcher_state messages caused by progress alone.", True, low=0.01, high=60.0),
     "store_path": Spec(
         DEFAULT_STORE_PATH,
@@ -123,16 +135,20 @@ def namespace_resource_id(namespace: str) -> str:
     return namespace.strip("/") or ROOT_RESOURCE_ID
 
 
-def declare(node: Node) -> dict[str, Any]:
-    """Declare every parameter (``resource_id`` defaulting to the node's namespace); return their values, validated."""
+def declare(node: Node) -> None:
+    """Declare every parameter (``resource_id`` defaulting to the node's namespace); rcl checks the ranges."""
     for name, spec in SPECS.items():
         default = namespace_resource_id(node.get_namespace()) if name == "resource_id" else spec.default
         node.declare_parameter(name, default, _descriptor(name, spec))
-    values = {name: node.get_parameter(name).value for name in SPECS}
-    problem = check(values)
+
+
+def values(node: Node) -> dict[str, Any]:
+    """The parameters' current values (the lifecycle's configure reads them), validated."""
+    found = {name: node.get_parameter(name).value for name in SPECS}
+    problem = check(found)
     if problem:
         raise ConfigurationError(problem)
-    return values
+    return found
 
 
 def check(values: dict[str, Any]) -> str | None:
@@ -151,6 +167,8 @@ def check(values: dict[str, Any]) -> str | None:
             values["store_path"].format(resource_id="x")
         except (KeyError, IndexError, ValueError):
             return "store_path: the only placeholder allowed is {resource_id}"
+    if values["not_ready_first_seconds"] > values["not_ready_max_seconds"]:
+        return "not_ready_max_seconds: must be at least not_ready_first_seconds"
     return None
 
 

@@ -127,8 +127,11 @@ FAST_SIM_ROBOT_PARAMS: dict[str, Any] = {"speed": 5.0}
 def bringup(ros_processes: Any, ros_client: Any, ros_namespace: str) -> Callable[..., dict[str, Any]]:
     """``bringup(dispatcher={...}, business_logic={...}, sim_robot={...})``: start the three
     nodes (each dict overrides the fast test parameters; None = do not start that node)
-    and wait until they serve. Returns {"dispatcher": proc, "business_logic": proc, "sim_robot": proc}."""
+    and wait until they serve. A dispatcher with ``autostart: False`` is configured through
+    its lifecycle: inactive, serving, not dispatching until ``lifecycle_testing.activate``. Returns {"dispatcher": proc, "business_logic": proc, "sim_robot": proc}."""
     ros_testing = _ros()
+    import lifecycle_testing
+
     from operation_dispatcher_interfaces.action import ExecuteOperation
     from operation_dispatcher_interfaces.srv import AddOperations, Handshake
 
@@ -155,6 +158,8 @@ def bringup(ros_processes: Any, ros_client: Any, ros_namespace: str) -> Callable
         if business_logic is not None:
             ros_client.wait_for_service(Handshake, "handshake/start", timeout)
         if dispatcher is not None:
+            if dispatcher.get("autostart") is False:  # it waits unconfigured: configure it (inactive, not dispatching)
+                lifecycle_testing.configure(ros_client)
             ros_client.wait_for_service(AddOperations, "add_operations", timeout)
             # so that record_events() after bringup finds the publisher and waits for its match
             ros_client.wait_for_publishers("dispatch_events", timeout=timeout)

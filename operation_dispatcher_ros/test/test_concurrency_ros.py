@@ -2,8 +2,8 @@
 add_operations service: exactly 8,000, ids unique, nothing dropped, every add
 answered, the queue in order (priority desc, then created_at, then insertion).
 
-The installed dispatcher_node runs as its own process (autostart off, so the
-queue holds everything); the eight clients are eight nodes in this process,
+The installed dispatcher_node runs as its own process (autostart off and
+configured: inactive, so the queue holds everything); the eight clients are eight nodes in this process,
 each spun by its own executor thread, all released at once by a barrier.
 
 Lost responses, and why there are none: with Fast DDS every client of a

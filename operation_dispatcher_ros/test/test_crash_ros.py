@@ -14,7 +14,8 @@ kill:
 - ``during_completion``: right at the 30th operation's OPERATION_COMPLETED,
   while the next start is on its way.
 
-The node is then started again on the same file (autostart off) and checked
+The node is then started again on the same file (autostart off, configured:
+inactive) and checked
 over its services only: every operation exactly once, every confirmed add
 and every completion seen before the kill kept, nothing left active, the
 queue in dispatch order, the interrupted operation treated as documented
@@ -32,6 +33,7 @@ import time
 from typing import Any
 
 import pytest
+from lifecycle_testing import activate, configure
 from ros_testing import RosClient, event_metadata, wait_until
 
 pytestmark = pytest.mark.ros
@@ -134,6 +136,7 @@ def test_sigkill_dispatcher_node_and_restart_lose_nothing(
     ros_processes.start("dispatcher_node", ros_namespace, _dispatcher_params(store, autostart=False, on_interrupted=on_interrupted))
     check = RosClient(ros_context, name="crash_check", namespace=ros_namespace)  # fresh client for the new server
     try:
+        configure(check)
         _wait_serving(check)
         _check_recovered(check, kill_at, on_interrupted, adder.confirmed, added_seen, completed_seen, interrupted_in_start)
         _continue_after_restart(check, adder.confirmed, completed_seen)
@@ -249,7 +252,7 @@ def _check_recovered(
 
 
 def _continue_after_restart(client: RosClient, confirmed: list[int], completed_seen: set[str]) -> None:
-    from operation_dispatcher_interfaces.srv import AddOperations, DispatcherCommand, GetEvents
+    from operation_dispatcher_interfaces.srv import AddOperations, GetEvents
 
     # re-send what was not confirmed: the store's answer says what it kept, batch by batch all or nothing
     for b in range(COUNT // BATCH):
@@ -262,7 +265,7 @@ def _continue_after_restart(client: RosClient, confirmed: list[int], completed_s
 
     events = client.record_events()
     completed_before = {s.operation.id for s in _list(client, "COMPLETED")}
-    assert client.call(DispatcherCommand, "dispatcher/start").success
+    activate(client)
     fresh = events.wait_for_count(lambda e: e.event_type == "OPERATION_COMPLETED", 5, 30.0, "5 completions after the restart")
     assert not {e.operation_id for e in fresh} & (completed_before | completed_seen), "an operation completed twice"
     for event in fresh[:3]:

@@ -45,11 +45,17 @@ def test_a_public_bind_without_token_is_refused_at_start(ros_processes, ros_name
 
 
 def test_the_http_doors_leave_the_dispatch_loop_to_the_node(bringup, ros_client):
-    """With autostart off, serving HTTP does not start dispatcher.run() behind the node's back."""
+    """The doors open with activate, and serving HTTP never starts dispatcher.run() behind the node's back."""
+    from lifecycle_testing import activate
+
     from operation_dispatcher_interfaces.srv import DispatcherCommand, GetDispatcherState
 
     port = free_port()
-    bringup(dispatcher={"http_port": port, "autostart": False})
+    bringup(dispatcher={"http_port": port, "autostart": False})  # inactive: no doors yet
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/dispatcher", timeout=5)
+    activate(ros_client)
+    assert ros_client.call(DispatcherCommand, "dispatcher/stop").success
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
         assert http.get("/dispatcher").json()["status"] == "STOPPED"
         assert ros_client.call(GetDispatcherState, "get_dispatcher_state").state.status_name == "STOPPED"

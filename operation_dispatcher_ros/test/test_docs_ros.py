@@ -99,7 +99,7 @@ def test_service_call_request_is_valid_yaml_for_its_type(argv):
 
 def test_topic_echo_lines_name_real_topics_and_types():
     echoes = _commands("ros2 topic echo ")
-    assert {argv[-2].rsplit("/", 1)[-1] for argv in echoes} == {"dispatch_events", "dispatcher_state"}
+    assert {argv[-2].rsplit("/", 1)[-1] for argv in echoes} == {"dispatch_events", "dispatcher_state", "diagnostics"}
     for argv in echoes:
         _import_type(argv[-1])
 

@@ -24,6 +24,7 @@ import signal
 
 import pytest
 from conftest import FAST_DISPATCHER_PARAMS
+from lifecycle_testing import configure
 from ros_testing import wait_until
 from test_e2e_transport import transport
 from test_fault_handshake import hung_business_logic  # noqa: F401 (fixture)
@@ -59,6 +60,7 @@ def test_a_stop_during_a_start_handshake_leaves_the_operation_queued_uncounted(
     print(f"\ndispatcher exited {code} after {sig.name} during the handshake")
 
     ros_processes.start("dispatcher_node", ros_namespace, {**FAST_DISPATCHER_PARAMS, **params, "autostart": False})
+    configure(ros_client)  # inactive: the store recovered, nothing dispatched
     for srv_type, name in ((GetOperation, "get_operation"), (GetEvents, "get_events")):
         ros_client.wait_for_service(srv_type, name, 20.0)  # a new server: warm the clients anew
     status = ros_client.call(GetOperation, "get_operation", operation_id="first").status
