@@ -40,7 +40,7 @@ from ._policies import DenialPolicy, FailureRetryPolicy, NotReadyPolicy
 from ._queue import DEFAULT_SORT_RULES, DispatchQueue, SortRule
 from ._runner import OperationRunner
 from ._sqlite_store import SQLiteStore
-from ._store import MemoryStore, Store, StoredState
+from ._store import MemoryStore, SkippedRow, Store, StoredState
 
 __version__ = "0.1.0"
 
@@ -80,6 +80,7 @@ __all__ = [
     "RequestCallback",
     "RequestTimeoutError",
     "SQLiteStore",
+    "SkippedRow",
     "SortRule",
     "StorageError",
     "Store",

@@ -55,7 +55,7 @@ from ._policies import DenialPolicy, FailureRetryPolicy, NotReadyPolicy
 from ._queue import DispatchQueue, SortRule
 from ._recovery import recover
 from ._runner import OperationRunner
-from ._store import Store
+from ._store import SkippedRow, Store
 
 log = logging.getLogger("operation_dispatcher")
 T = TypeVar("T")
@@ -67,6 +67,7 @@ STRANDED_FAIL = "fail"
 
 STORAGE_RETRY_FIRST = 0.1  # seconds before the loop retries a step the store refused; doubles up to the max
 STORAGE_RETRY_MAX = 5.0
+LOGGED_SKIPPED_ROWS = 20  # rows set aside at recovery that are logged (and named in DISPATCHER_STARTED) one by one
 
 S, E = OperationState, EventType
 
@@ -199,6 +200,8 @@ class OperationDispatcher:
         self._not_ready_streak = 0  # not-ready answers to starts in a row (never counted as denials)
         self._cooldown_until: datetime | None = None  # no start is asked before (after a denial or a not-ready answer)
         self._storage_error: str | None = None
+        self._skipped: tuple[SkippedRow, ...] = ()  # store rows recovery could not load
+        self._set_aside: dict[str, SkippedRow] = {}  # ... of them, the operations, by id
 
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
@@ -321,6 +324,8 @@ class OperationDispatcher:
         return results[0] if single else results
 
     def _add(self, change: Change, batch: list[Operation]) -> list[AddResult]:
+        if self._set_aside:  # only after a recovery that set rows aside
+            self._refuse_set_aside(batch)
         results, new = self._check_batch(batch)
         if not new:
             return results
@@ -474,13 +479,17 @@ class OperationDispatcher:
 
     def _end_stranded(self, change: Change, op_id: str, predecessor: str) -> None:
         """End a queued operation whose dependency ``predecessor`` can never be met."""
-        target = S.CANCELLED if self.on_dependency_failed == STRANDED_CANCEL else S.FAILED
         state = change.updates.get(predecessor, {}).get("state") or self._ledger[predecessor].state
         reason = f"dependency {predecessor!r} was {state.value}, so this operation can never start"
+        self._end_unmet(change, op_id, reason, {"dependency": predecessor, "dependency_state": state.value})
+
+    def _end_unmet(self, change: Change, op_id: str, reason: str, facts: dict[str, Any]) -> None:
+        """End a queued operation that can never start (``on_dependency_failed``), saying why."""
+        target = S.CANCELLED if self.on_dependency_failed == STRANDED_CANCEL else S.FAILED
         now = utcnow()
         self._move(change, self._ledger[op_id], target, "end", termination_reason=reason, finished_at=now)
         event_type = E.OPERATION_CANCELLED if target is S.CANCELLED else E.OPERATION_FAILED
-        metadata = {"reason": reason, "dependency": predecessor, "dependency_state": state.value, "was_active": False}
+        metadata = {"reason": reason, **facts, "was_active": False}
         if target is S.FAILED:
             metadata["requeued"] = False
         self._finish(change, op_id, event_type, metadata, now, strand=False)
@@ -788,9 +797,17 @@ class OperationDispatcher:
             self._loop_thread = None
 
     async def _emit(self, event_type: EventType) -> None:
-        """Record a dispatcher event; one the store cannot take is logged and left out (nothing else changes)."""
+        """Record a dispatcher event; one the store cannot take is logged and left out (nothing else changes).
+
+        A start of a dispatcher whose recovery set rows aside says so (how many, and the first few)."""
+        metadata: dict[str, Any] = {"queue_length": len(self._queue)}
+        if self._skipped and event_type is E.OPERATION_DISPATCHER_STARTED:
+            metadata["recovery_skipped"] = len(self._skipped)
+            metadata["recovery_skipped_rows"] = [
+                {"table": r.table, "row_id": r.row_id, "reason": r.reason} for r in self._skipped[:LOGGED_SKIPPED_ROWS]
+            ]
         try:
-            await self._change_async(self._event, event_type, None, {"queue_length": len(self._queue)})
+            await self._change_async(self._event, event_type, None, metadata)
         except StorageError as exc:
             log.warning("%s: %s not recorded: %s", self.resource_id, event_type.value, exc.message)
 
@@ -1032,21 +1049,67 @@ class OperationDispatcher:
                 consecutive_denials=self._consecutive_denials,
                 cooldown_until=self._cooldown_until,
                 storage_error=self._storage_error,
+                recovery_skipped=len(self._skipped),
             )
 
     # ---------------------------------------------------------------- recovery
 
     def _recover(self, store: Store) -> None:
-        """Rebuild the books from ``store``, then settle what cannot carry on as it was."""
+        """Rebuild the books from ``store``, then settle what cannot carry on as it was.
+
+        Rows that could not be loaded are logged (each, up to a bound) and
+        kept in :attr:`skipped_rows`; they stay in the store as they are."""
         found = recover(store.load(self.resource_id), self._ledger, self._queue)
         self._history = found.history
         self._journal.dispatcher_rows = found.dispatcher_rows
         self._next_sequence = found.next_sequence
         self._paused, self._paused_reason = found.paused, found.paused_reason
+        self._skipped = tuple(found.skipped)
+        self._set_aside = {row.operation_id: row for row in found.skipped if row.table == "operations" and row.operation_id}
+        self._log_skipped()
         for entry in found.interrupted:
             self._change(self._interrupted, entry)
         for op_id, predecessor in found.stranded:
             self._change(self._strand_recovered, op_id, predecessor)
+
+    def _log_skipped(self) -> None:
+        if not self._skipped:
+            return
+        log.warning(
+            "%s: recovery set %d store row(s) aside (not loaded, left in the store as they are)", self.resource_id, len(self._skipped)
+        )
+        for row in self._skipped[:LOGGED_SKIPPED_ROWS]:
+            events = f" (its {row.events} event(s) left with it)" if row.events else ""
+            log.warning("%s: store row %s %r set aside%s: %s", self.resource_id, row.table, row.row_id, events, row.reason)
+        if len(self._skipped) > LOGGED_SKIPPED_ROWS:
+            log.warning("%s: and %d more rows set aside (skipped_rows lists them all)", self.resource_id, len(self._skipped) - LOGGED_SKIPPED_ROWS)
+
+    @property
+    def skipped_rows(self) -> tuple[SkippedRow, ...]:
+        """The store rows recovery could not load (``snapshot().recovery_skipped`` counts them),
+        in the order found; each is still in the store, as it was."""
+        return self._skipped
+
+    def _refuse_set_aside(self, batch: list[Operation]) -> None:
+        """An id, or a dependency, of an operation whose row was set aside is refused: the store holds
+        that id already, and what it holds can never start or complete in this version."""
+        for i, op in enumerate(batch):
+            row = self._set_aside.get(op.id)
+            if row is not None:
+                raise InvalidStateError(
+                    f"operations[{i}].id: operation {op.id!r} is in the store, but its row was set aside at recovery "
+                    f"({row.reason}); it cannot be added again while that row is there",
+                    operation_id=op.id,
+                )
+            for dep in op.dependencies:
+                row = self._set_aside.get(dep.operation_id)
+                if row is not None:
+                    field = f"operations[{i}].dependencies"
+                    raise ValidationError(
+                        f"{field}: operation {dep.operation_id!r} was set aside at recovery ({row.reason}), "
+                        "so this dependency can never be met",
+                        field=field,
+                    )
 
     def _interrupted(self, change: Change, entry: Entry) -> None:
         facts = {"reason": "interrupted", "interrupted": True, "previous_state": entry.state.value}
@@ -1061,6 +1124,12 @@ class OperationDispatcher:
 
     def _strand_recovered(self, change: Change, op_id: str, predecessor: str) -> None:
         if self._ledger[op_id].state is S.QUEUED:  # not already ended along with another
-            self._end_stranded(change, op_id, predecessor)
+            if predecessor in self._ledger:
+                self._end_stranded(change, op_id, predecessor)
+            else:
+                row = self._set_aside.get(predecessor)
+                why = f"was set aside at recovery ({row.reason})" if row else "is not in the store"
+                reason = f"dependency {predecessor!r} {why}, so this operation can never start"
+                self._end_unmet(change, op_id, reason, {"dependency": predecessor, "dependency_set_aside": row is not None})
             for dependent, via in self._queue.stranded_by(op_id):
                 self._end_stranded(change, dependent, via)

@@ -26,3 +26,16 @@ EARLIEST_DATE = datetime(1970, 1, 1, tzinfo=timezone.utc)
 LATEST_DATE = datetime(2200, 1, 1, tzinfo=timezone.utc)
 HISTORY_LIMIT_DEFAULT = 50
 HISTORY_LIMIT_MAX = 1000
+
+
+def shorten(text: str, limit: int = MAX_STRING_LENGTH) -> str:
+    """``text`` cut to at most ``limit`` characters, saying so at its end.
+
+    For text from peers (a business logic's reason, a robot's message):
+    refusing it would fail the handshake or lose the report it is part of,
+    so it is kept, bounded, and the cut is visible (with the original length).
+    """
+    if len(text) <= limit:
+        return text
+    marker = f" [... truncated: {len(text)} characters]"
+    return text[: max(limit - len(marker), 0)] + marker[: limit]

@@ -76,6 +76,8 @@ def check_json(value: dict[str, Any], field: str) -> dict[str, Any]:
     except UnicodeEncodeError:
         raise ValueError(f"{field} holds text that is not valid Unicode (a lone surrogate)") from None
     except ValueError as exc:  # NaN or infinity (allow_nan=False), or an integer of over 4300 digits
+        if "Out of range float" in str(exc):  # 1e999 parses as infinity: named, as "not JSON" alone puzzles its sender
+            raise ValueError(f"{field} is not JSON: it holds NaN or an infinite number (1e999 reads as infinity)") from None
         raise ValueError(f"{field} is not JSON: {exc}") from None
     except TypeError as exc:
         raise ValueError(f"{field} must be JSON-serialisable: {exc}") from None
@@ -296,7 +298,9 @@ class Decision(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)  # frozen: the approval below is shared
 
     approved: bool = Field(strict=True)
-    reason: str | None = None
+    reason: str | None = Field(
+        default=None, description=f"Why; a longer one is cut to {limits.MAX_STRING_LENGTH} characters, ending in a truncation marker."
+    )
     data: dict[str, Any] = Field(default_factory=dict, description=f"Free-form JSON object ({_JSON_BOUNDS}).")
     not_ready: bool = Field(default=False, strict=True, description="Cannot decide yet: ask again later (never approved).")
     retry_after: float | None = Field(
@@ -317,8 +321,13 @@ class Decision(BaseModel):
     @classmethod
     def _storable_reason(cls, value: str | None) -> str | None:
         # A lone surrogate (a Python str may hold one, UTF-8 cannot) would make its event unstorable:
-        # shown escaped instead, as the reason of an approval must not turn it into a denial.
-        return value if value is None or value.isascii() else value.encode("utf-8", "backslashreplace").decode()
+        # shown escaped instead, as the reason of an approval must not turn it into a denial. A reason
+        # longer than a client's may be is cut (saying so), not refused: it is stored with every denial.
+        if value is None:
+            return None
+        if not value.isascii():
+            value = value.encode("utf-8", "backslashreplace").decode()
+        return limits.shorten(value)
 
     @field_validator("data")
     @classmethod
@@ -420,6 +429,11 @@ class DispatcherSnapshot(BaseModel):
     cooldown_until: datetime | None = None
     storage_error: str | None = Field(
         default=None, description="Why the last write to the store failed, while the loop retries it; None once one succeeds."
+    )
+    recovery_skipped: int = Field(
+        default=0,
+        description="Store rows this dispatcher's recovery could not load and left in the store as they were "
+        "(OperationDispatcher.skipped_rows names them); 0 when everything was loaded.",
     )
     stamp: datetime = Field(default_factory=utcnow)
 

@@ -13,7 +13,10 @@ dies, so a crash never leaves a stale lock behind.
 
 Nothing is written to a file before its schema version is known to be this
 one: a newer store, a foreign SQLite file or a file that is no database at
-all is refused exactly as it was found.
+all is refused exactly as it was found. Within a file of this schema, a row
+this version cannot load (not JSON, nested too deep, a state it does not
+know, filed under another id) is reported and left in the file as it is
+(see ``docs/durability.md``): one row never keeps a dispatcher down.
 """
 
 from __future__ import annotations
@@ -24,11 +27,15 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
-from typing import IO
+from typing import IO, TypeVar
 
+import pydantic
+from pydantic import BaseModel
+
+from . import _limits as limits
 from ._errors import StorageError, UnavailableError, ValidationError
-from ._models import DispatchEvent, Operation, OperationExecution, OperationRecord
-from ._store import Store, StoredState
+from ._models import DispatchEvent, Operation, OperationExecution, OperationRecord, validation_error_from
+from ._store import SkippedRow, Store, StoredState
 
 SCHEMA_VERSION = 1
 MAX_BUSY_TIMEOUT = 3600.0  # seconds; SQLite takes the wait in int milliseconds, and no change should wait longer
@@ -125,32 +132,38 @@ class SQLiteStore(Store):
         return str(row[0])
 
     def load(self, resource_id: str) -> StoredState:
+        """Everything stored for ``resource_id``, read row by row: a row that does not load is
+        reported in ``skipped`` and left in the file; only a file SQLite cannot read raises."""
         try:
             with self._lock:
                 rows = self._conn.execute(
-                    "SELECT o.body, e.body FROM operations o JOIN executions e ON e.operation_id = o.id "
+                    "SELECT o.id, o.body, e.body FROM operations o LEFT JOIN executions e ON e.operation_id = o.id "
                     "WHERE o.resource_id = ? ORDER BY e.sequence",
                     (resource_id,),
                 ).fetchall()
                 events = self._conn.execute(
-                    "SELECT body FROM events WHERE resource_id = ? ORDER BY seq", (resource_id,)
+                    "SELECT seq, body FROM events WHERE resource_id = ? ORDER BY seq", (resource_id,)
                 ).fetchall()
                 state = self._conn.execute(
                     "SELECT paused, paused_reason FROM dispatcher WHERE resource_id = ?", (resource_id,)
                 ).fetchone()
-            return StoredState(
-                records=[
-                    OperationRecord(
-                        operation=Operation.model_validate_json(op), execution=OperationExecution.model_validate_json(ex)
-                    )
-                    for op, ex in rows
-                ],
-                events=[DispatchEvent.model_validate_json(body) for (body,) in events],
-                paused=bool(state[0]) if state else False,
-                paused_reason=state[1] if state else None,
-            )
-        except (sqlite3.Error, ValueError) as exc:  # pydantic's ValidationError is a ValueError: a row that no longer parses
+        except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: could not read the store: {exc}", cause=str(exc)) from exc
+        loaded = StoredState(
+            paused=bool(state[0]) if state else False,
+            paused_reason=None if not state or state[1] is None else str(state[1]),
+        )
+        for op_id, op_body, ex_body in rows:
+            try:
+                loaded.records.append(_record(op_id, resource_id, op_body, ex_body))
+            except _Unreadable as exc:
+                loaded.skipped.append(SkippedRow("operations", str(op_id), str(exc), operation_id=str(op_id)))
+        for seq, body in events:
+            try:
+                loaded.events.append(_read(DispatchEvent, "events", body))
+            except _Unreadable as exc:
+                loaded.skipped.append(SkippedRow("events", str(seq), str(exc)))
+        return loaded
 
     def write(
         self,
@@ -186,6 +199,43 @@ class SQLiteStore(Store):
         with self._lock:
             self._conn.close()
             self._holder.close()
+
+
+class _Unreadable(Exception):
+    """A stored row that does not load; its message says why, in one line."""
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _read(model: type[M], table: str, body: object) -> M:
+    """One stored body as ``model``, or _Unreadable naming the table, the field and the value found."""
+    try:
+        return model.model_validate_json(body)  # type: ignore[arg-type]  # a damaged row may hold any SQLite value
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        found = first.get("input")
+        shown = f" (found {found!r})" if isinstance(found, (str, int, float)) and len(repr(found)) <= 80 else ""
+        raise _Unreadable(limits.shorten(f"{table} row: {validation_error_from(exc).message}{shown}")) from None
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise _Unreadable(limits.shorten(f"{table} row: {type(exc).__name__}: {exc}")) from None
+
+
+def _record(op_id: object, resource_id: str, op_body: object, ex_body: object) -> OperationRecord:
+    """An operation row with its execution row, or _Unreadable: either missing or unreadable, or
+    its body not of the id (or resource) it is filed under."""
+    operation = _read(Operation, "operations", op_body)
+    if ex_body is None:
+        raise _Unreadable("executions row: missing (an operation is stored with its execution)")
+    execution = _read(OperationExecution, "executions", ex_body)
+    for table, what, found, filed in (
+        ("operations", "operation", operation.id, op_id),
+        ("operations", "resource", operation.resource_id, resource_id),
+        ("executions", "operation", execution.operation_id, op_id),
+    ):
+        if found != filed:
+            raise _Unreadable(f"{table} row: holds {what} {found!r}, filed under {filed!r}")
+    return OperationRecord(operation=operation, execution=execution)
 
 
 @contextlib.contextmanager

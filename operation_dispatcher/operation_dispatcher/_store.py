@@ -7,6 +7,12 @@ it keeps everything in its own memory only.
 A write is all or nothing: it stores the whole change, or raises
 :class:`StorageError` (the store's own message as ``cause``) and leaves the
 store as it was, so the dispatcher can keep its memory unchanged too.
+
+A read is row by row: a row that cannot be read back (written by an older
+version before a limit existed, damaged by hand, of a state this version
+does not know) is reported in :attr:`StoredState.skipped` and left where it
+is, never changed nor deleted, so one bad row cannot keep the dispatcher
+from coming up, and a later version may still read it.
 """
 
 from __future__ import annotations
@@ -15,8 +21,24 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ._models import DispatchEvent, Operation, OperationExecution, OperationRecord
+
+
+class SkippedRow(NamedTuple):
+    """A stored row recovery could not load, left in the store as it was."""
+
+    table: str
+    """Where it is: ``operations`` (an operation with its execution), or ``events``."""
+    row_id: str
+    """Its key there: the operation id, or an event's ``seq`` (or its id, when it was read but its operation was not)."""
+    reason: str
+    """Why it could not be loaded, in one line."""
+    operation_id: str | None = None
+    """The operation it belongs to, when known."""
+    events: int = 0
+    """For a skipped operation: how many of its events were left in the store with it."""
 
 
 @dataclass
@@ -27,6 +49,7 @@ class StoredState:
     events: list[DispatchEvent] = field(default_factory=list)  # in emission order
     paused: bool = False
     paused_reason: str | None = None
+    skipped: list[SkippedRow] = field(default_factory=list)  # rows that could not be read (left in the store)
 
 
 class Store(ABC):
@@ -34,7 +57,8 @@ class Store(ABC):
 
     @abstractmethod
     def load(self, resource_id: str) -> StoredState:
-        """Everything stored for ``resource_id``; StorageError if it cannot be read."""
+        """Everything stored for ``resource_id``, each row that cannot be read in ``skipped`` instead;
+        StorageError if the store itself cannot be read."""
 
     @abstractmethod
     def write(

@@ -8,6 +8,8 @@ Now every answer that is not a valid decision is a denial saying why.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from dispatcher_testing import running
 
@@ -88,7 +90,8 @@ def test_a_decision_is_itself_unless_its_data_was_changed_into_something_unstora
         (deep(limits.MAX_JSON_DEPTH + 1), "more than 32 levels"),
         (deep(10_000), "more than 32 levels"),
         ({"blob": "x" * limits.MAX_PAYLOAD_BYTES}, f"the limit is {limits.MAX_PAYLOAD_BYTES}"),
-        ({"level": float("nan")}, "not JSON"),
+        ({"level": float("nan")}, "NaN or an infinite number"),
+        (json.loads('{"a": 1e999}'), "NaN or an infinite number (1e999 reads as infinity)"),
         ({"text": "\ud800"}, "lone surrogate"),
     ],
 )
@@ -101,6 +104,52 @@ def test_a_reason_with_a_lone_surrogate_is_kept_readable_and_storable():
     decision = Decision.coerce((True, "dock \ud800 free"), False)
     assert decision.approved and decision.reason == "dock \\ud800 free"
     decision.reason.encode()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"approved": False, "reason": "x" * 2_000_000},
+        (False, "x" * 2_000_000),
+        Decision(approved=False, reason="x" * 2_000_000),
+        {"not_ready": True, "reason": "x" * 2_000_000},
+        (True, "x" * 2_000_000),  # an approval stays one: its reason is only cut
+    ],
+    ids=["dict", "tuple", "decision", "not-ready", "approval"],
+)
+def test_a_peers_reason_longer_than_a_clients_is_cut_saying_so(answer):
+    decision = Decision.coerce(answer, False)
+    expected = answer[0] if isinstance(answer, tuple) else answer.approved if isinstance(answer, Decision) else answer.get("approved", False)
+    assert decision.approved is expected and decision.reason is not None
+    assert len(decision.reason) == limits.MAX_STRING_LENGTH
+    assert decision.reason.startswith("xxxx") and decision.reason.endswith(" [... truncated: 2000000 characters]")
+
+
+def test_a_reason_at_the_limit_is_kept_whole_and_an_escaped_one_is_cut_after_escaping():
+    assert Decision.coerce((False, "r" * limits.MAX_STRING_LENGTH), True).reason == "r" * limits.MAX_STRING_LENGTH
+    escaped = Decision.coerce((False, "\ud800" * 1000), True).reason
+    assert len(escaped) == limits.MAX_STRING_LENGTH and escaped.endswith("truncated: 6000 characters]")
+    escaped.encode()
+
+
+async def test_a_2_mb_denial_reason_is_stored_cut_on_every_denial(recorder, tmp_path):
+    store = SQLiteStore(tmp_path / "books.db")
+    d = OperationDispatcher(
+        RESOURCE, lambda e: (False, "no " * 700_000), recorder, store=store,
+        denial_policy=DenialPolicy(cooldown_seconds=0.01, max_retries=3),
+    )  # fmt: skip
+    d.add(Operation(id="a", resource_id=RESOURCE))
+    async with running(d):
+        await recorder.wait_event(E.OPERATION_START_DENIED, "a", count=3)
+    store.close()
+    reopened = SQLiteStore(store.path)
+    try:
+        denials = [e for e in reopened.load(RESOURCE).events if e.event_type is E.OPERATION_START_DENIED]
+    finally:
+        reopened.close()
+    assert len(denials) >= 3
+    assert all(len(e.metadata["reason"]) == limits.MAX_STRING_LENGTH and "truncated: 2100000" in e.metadata["reason"] for e in denials)
+    assert d.get("a").execution.state is OperationState.QUEUED
 
 
 def test_decision_leaves_room_for_more_fields():

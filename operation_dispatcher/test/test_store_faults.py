@@ -192,17 +192,21 @@ def test_a_failure_inside_the_transaction_rolls_back_what_it_had_written(tmp_pat
     store.close()
 
 
-def test_a_row_that_no_longer_parses_fails_load_with_a_storage_error(tmp_path):
+def test_a_row_that_no_longer_parses_is_skipped_by_load_and_left_in_the_file(tmp_path):
+    """Row by row: the others load, the bad one is reported with why (test_recovery_bad_rows.py has the dispatcher's side)."""
     path = tmp_path / "d.db"
     store = SQLiteStore(path)
     change(store, op("a"))
+    change(store, op("b"))
     other = sqlite3.connect(path)
     with other:
         other.execute("UPDATE operations SET body = '{\"id\": 5' WHERE id = 'a'")
     other.close()
-    with pytest.raises(StorageError, match=str(path)) as refused:
-        store.load(RESOURCE)
-    assert "Operation" in (refused.value.cause or "")
+    loaded = store.load(RESOURCE)
+    assert [r.operation.id for r in loaded.records] == ["b"]
+    assert [(s.table, s.row_id, s.operation_id) for s in loaded.skipped] == [("operations", "a", "a")]
+    assert loaded.skipped[0].reason.startswith("operations row: Invalid JSON")
+    assert store.load(RESOURCE).skipped == loaded.skipped  # nothing was changed by reading
     store.close()
 
 
