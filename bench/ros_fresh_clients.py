@@ -15,7 +15,8 @@ and p50 / p99 of the answered calls' round trips (request sent to reply).
 The clients carry no profile of their own: the fix is the server's.
 
 LOCALHOST discovery, own domain from 40-59, every process reaped (the
-harness of bench/ros_round_trip.py).
+harness of the demo, the tests and bench/ros_round_trip.py:
+operation_dispatcher_ros.processes).
 
     tools/in_env.sh python bench/ros_fresh_clients.py [--calls 500] [--workers 4]   # about 8 min; not in `make bench`
 """
@@ -34,9 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ros_round_trip import Processes, claim_domain, installed
-
 from operation_dispatcher_ros.node_main import FASTDDS_PROFILES, FASTRTPS_PROFILES, profile_variable
+from operation_dispatcher_ros.processes import BENCH_DOMAINS, ProcessGroup, claim_domain
 
 HANG_SECONDS = 5.0
 DISCOVERY_SECONDS = 20.0
@@ -113,9 +113,8 @@ def measure(calls: int, workers: int, namespace: str, name: str) -> Tally:
 
 
 def run(calls: int, workers: int) -> int:
-    domain_id, _lock = claim_domain()
-    os.environ.update(ROS_DOMAIN_ID=str(domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
-    os.environ.pop("ROS_LOCALHOST_ONLY", None)
+    domain = claim_domain(BENCH_DOMAINS)  # held until this process exits
+    domain.apply()  # the fresh clients (in this process) and the dispatcher
     for variable in (FASTDDS_PROFILES, FASTRTPS_PROFILES):  # the clients: stock Fast DDS
         os.environ.pop(variable, None)
     log_dir = Path(tempfile.mkdtemp(prefix="od-bench-fresh-"))
@@ -128,21 +127,15 @@ def run(calls: int, workers: int) -> int:
     rows = []
     for n, (name, profile_env) in enumerate(configs):
         namespace = f"fresh{os.getpid()}_{n}"
-        procs = Processes(dict(os.environ, PYTHONUNBUFFERED="1", RCUTILS_COLORIZED_OUTPUT="0", **profile_env), log_dir)
-        try:
-            procs.start(f"dispatcher_{n}", [
-                installed("dispatcher_node"), "--ros-args", "-r", f"__ns:=/{namespace}",
-                "-p", 'store_path:=""', "-p", "http_port:=0", "-p", "http_host:=127.0.0.1",
-            ])
+        with ProcessGroup(dict(os.environ, **profile_env), log_dir / f"run_{n}") as procs:  # one dispatcher at a time
+            procs.start("dispatcher_node", namespace, {"store_path": "", "http_port": 0, "http_host": "127.0.0.1"})
             warm = Tally()
             fresh_call(namespace, warm)  # the dispatcher is up and serving (its first answer is not counted)
             procs.check()
             tally = measure(calls, workers, namespace, name)
             procs.check()
             rows.append(tally.row(name))
-        finally:
-            procs.stop_all()
-    print(f"\nROS 2 {os.environ.get('ROS_DISTRO', '?')}, rmw_fastrtps, LOCALHOST, domain {domain_id}; "
+    print(f"\nROS 2 {os.environ.get('ROS_DISTRO', '?')}, rmw_fastrtps, LOCALHOST, domain {domain.domain_id}; "
           f"get_dispatcher_state, each call from a fresh rclpy context, {workers} at a time; "
           f"hang = no reply within {HANG_SECONDS:g} s\n")
     print("| dispatcher's reply writer max_blocking_time | calls | hangs | p50 ms | p99 ms | service not found |")

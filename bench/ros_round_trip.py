@@ -29,7 +29,8 @@ Every path is warmed before timing (one answered request per client, two
 untimed life cycles), so discovery is not measured. Bounded in count and
 time; LOCALHOST discovery and an own ROS_DOMAIN_ID from 40-59 (tests use
 10-39, the demo 60-99); every process started here is reaped, also on an
-error or Ctrl-C, and told to stop (SIGTERM) should this process die.
+error or Ctrl-C, and killed should this process die (the harness of the
+demo and the tests: operation_dispatcher_ros.processes).
 
     make bench       # or: tools/in_env.sh python bench/ros_round_trip.py [--round-trips 500] [--cycles 200]
 """
@@ -37,13 +38,10 @@ error or Ctrl-C, and told to stop (SIGTERM) should this process die.
 from __future__ import annotations
 
 import argparse
-import ctypes
-import fcntl
 import os
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -52,29 +50,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-DOMAIN_RANGE = range(40, 60)
+from operation_dispatcher_ros.processes import BENCH_DOMAINS, ProcessGroup, claim_domain, ros_args
+
 DEADLINE_SECONDS = 180.0
 WARM_LIFE_CYCLES = 2
-PACKAGE = "operation_dispatcher_ros"
 TERMINAL_EVENTS = ("OPERATION_COMPLETED", "OPERATION_FAILED", "OPERATION_CANCELLED")
 
 
 # ------------------------------------------------------------------ set-up
-
-def claim_domain() -> tuple[int, Any]:
-    """A ROS_DOMAIN_ID in 40-59 that no other run on this machine holds (flock)."""
-    span = len(DOMAIN_RANGE)
-    for i in range(span):
-        domain_id = DOMAIN_RANGE[(os.getpid() + i) % span]
-        lock = open(f"/tmp/od-ros-domain-{domain_id}.lock", "w")
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            lock.close()
-            continue
-        return domain_id, lock
-    raise SystemExit(f"every ROS domain id in {DOMAIN_RANGE.start}-{DOMAIN_RANGE.stop - 1} is held by another run")
-
 
 def spin_until_shutdown(node: Any) -> int:
     """Spin ``node`` on a SingleThreadedExecutor until SIGINT / SIGTERM (rclpy's handlers), then clean up."""
@@ -162,55 +145,6 @@ def serve_robot() -> int:
     )
     node.create_subscription(DispatchEvent, "dispatch_events", on_event, QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE))
     return spin_until_shutdown(node)
-
-
-def _stop_with_parent() -> None:
-    """In the child before exec: SIGTERM it when the bench process dies (Linux PR_SET_PDEATHSIG), so that
-    not even a killed bench leaves a node running in its domain."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
-    except (OSError, AttributeError):
-        pass
-
-
-class Processes:
-    """Node processes started by the bench, stopped (SIGINT, then SIGKILL) and reaped by PID at the end."""
-
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env, self.log_dir = env, log_dir
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str, argv: list[str]) -> None:
-        with open(self.log_dir / f"{name}.log", "wb") as log:
-            self.procs[name] = subprocess.Popen(
-                argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, preexec_fn=_stop_with_parent,
-            )
-
-    def check(self) -> None:
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} (pid {proc.pid}) exited with {proc.returncode}: see {self.log_dir / name}.log")
-
-    def stop_all(self) -> None:
-        for proc in reversed(self.procs.values()):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-        for proc in reversed(self.procs.values()):
-            try:
-                proc.wait(5.0)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5.0)
-
-
-def installed(executable: str) -> str:
-    from ament_index_python.packages import get_package_prefix
-
-    path = Path(get_package_prefix(PACKAGE)) / "lib" / PACKAGE / executable
-    if not path.exists():
-        raise SystemExit(f"{path} is missing: run `make setup` first")
-    return str(path)
 
 
 # ------------------------------------------------------------------ the bench node
@@ -318,29 +252,27 @@ def _terminate(_signum: int, _frame: Any) -> None:
 
 
 def run(round_trips: int, cycles: int) -> int:
-    domain_id, lock = claim_domain()
-    os.environ["ROS_DOMAIN_ID"] = str(domain_id)
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    os.environ.pop("ROS_LOCALHOST_ONLY", None)
-    env = dict(os.environ, PYTHONUNBUFFERED="1", RCUTILS_COLORIZED_OUTPUT="0")
+    domain = claim_domain(BENCH_DOMAINS)
+    domain_id = domain.domain_id
+    domain.apply()  # this process (its rclpy) and every node it starts
     namespace = f"bench{os.getpid()}"
     deadline = time.monotonic() + DEADLINE_SECONDS
     log_dir = Path(tempfile.mkdtemp(prefix="od-bench-ros-"))
-    procs = Processes(env, log_dir)
+    procs = ProcessGroup(None, log_dir)
     bench: Bench | None = None
     signal.signal(signal.SIGTERM, _terminate)
     ok = False
     try:
         from std_srvs.srv import Trigger
 
-        ros_args = ["--ros-args", "-r", f"__ns:=/{namespace}"]
-        procs.start("trigger_server", [sys.executable, __file__, "--serve-trigger", *ros_args])
-        procs.start("robot", [sys.executable, __file__, "--serve-robot", *ros_args])
-        procs.start("business_logic", [installed("business_logic_node"), *ros_args, "-p", "rule:=approve_all"])
-        procs.start("dispatcher", [
-            installed("dispatcher_node"), *ros_args, "-p", 'store_path:=""', "-p", "handshake_timeout:=2.0",
-            "-p", "http_port:=0", "-p", "http_host:=127.0.0.1",  # no HTTP doors; were one on: loopback only
-        ])
+        in_namespace = ros_args(namespace)
+        procs.start_command("trigger_server", [sys.executable, __file__, "--serve-trigger"], in_namespace)
+        procs.start_command("robot", [sys.executable, __file__, "--serve-robot"], in_namespace)
+        procs.start("business_logic_node", namespace, {"rule": "approve_all"})
+        procs.start("dispatcher_node", namespace, {
+            "store_path": "", "handshake_timeout": 2.0,
+            "http_port": 0, "http_host": "127.0.0.1",  # no HTTP doors; were one on: loopback only
+        })
         bench = Bench(namespace)
 
         def warm(client: Any, request: Any) -> None:
@@ -418,7 +350,7 @@ def run(round_trips: int, cycles: int) -> int:
                 bench.close()
         finally:
             procs.stop_all()
-            lock.close()
+            domain.release()
             if ok:
                 shutil.rmtree(log_dir, ignore_errors=True)
             else:

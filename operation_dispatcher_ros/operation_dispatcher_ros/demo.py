@@ -1,8 +1,9 @@
 """`make demo`: three real node processes, three transports, the event flow.
 
 Starts the installed ``sim_robot_node``, ``business_logic_node`` and
-``dispatcher_node`` as separate processes (own ROS domain, discovery on
-localhost only), adds three transport operations with a
+``dispatcher_node`` as separate processes (a ROS domain of its own, claimed
+from 60-99, and discovery on localhost only: see
+:mod:`operation_dispatcher_ros.processes`), adds three transport operations with a
 :class:`~operation_dispatcher_ros.client.DispatcherClient` and prints one
 line per event, with the robot's progress, until all three are COMPLETED.
 Then it stops the nodes (also on Ctrl-C). Bounded: gives up after
@@ -15,16 +16,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-PACKAGE = "operation_dispatcher_ros"
+from operation_dispatcher import DispatcherError
+
+from .processes import DEMO_DOMAINS, ProcessGroup, claim_domain
+
 NAMESPACE = "demo_robot"
 TERMINAL = {"OPERATION_COMPLETED", "OPERATION_FAILED", "OPERATION_CANCELLED"}
 TRANSPORTS = [  # (id, priority, pickup, dropoff)
@@ -34,46 +35,16 @@ TRANSPORTS = [  # (id, priority, pickup, dropoff)
 ]
 
 
-def _isolate() -> int:
-    """Own domain and localhost discovery for this process and the nodes it starts."""
-    domain = int(os.environ.get("OD_DEMO_DOMAIN_ID", 60 + os.getpid() % 40))
-    os.environ["ROS_DOMAIN_ID"] = str(domain)
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    os.environ.pop("ROS_LOCALHOST_ONLY", None)
-    return domain
-
-
-def _start_nodes(speed: float, log_dir: Path) -> list[subprocess.Popen[bytes]]:
-    from ament_index_python.packages import get_package_prefix
-
-    lib = Path(get_package_prefix(PACKAGE)) / "lib" / PACKAGE
-    nodes: dict[str, dict[str, Any]] = {
+def _start_nodes(nodes: ProcessGroup, speed: float) -> None:
+    params: dict[str, dict[str, Any]] = {
         "sim_robot_node": {"speed": speed},
         # Deny the first start, so the demo shows a denial with its reason and the retry after the cooldown.
         "business_logic_node": {"rule": "deny_first_n", "deny_count": 1},
         # Memory only: every demo starts from an empty queue (a node's default keeps a file in ~/.ros).
         "dispatcher_node": {"cooldown_seconds": 1.0, "handshake_timeout": 2.0, "store_path": ""},
     }
-    procs = []
-    for executable, params in nodes.items():
-        args = [str(lib / executable), "--ros-args", "-r", f"__ns:=/{NAMESPACE}"]
-        for key, value in params.items():
-            args += ["-p", f"{key}:={json.dumps(value)}"]
-        log = open(log_dir / f"{executable}.log", "wb")
-        procs.append(subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-    return procs
-
-
-def _stop_nodes(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-    for proc in procs:
-        try:
-            proc.wait(5.0)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(3.0)
+    for executable, values in params.items():
+        nodes.start(executable, NAMESPACE, values)
 
 
 class EventPrinter:
@@ -122,19 +93,36 @@ def _details(event_type: str, meta: dict[str, Any]) -> str:
 
 
 def run(timeout: float, speed: float) -> int:
-    domain = _isolate()
+    with claim_domain(DEMO_DOMAINS) as domain:
+        domain.apply()  # before rclpy.init (the client's): this process joins the nodes' domain
+        log_dir = Path(tempfile.mkdtemp(prefix="od-demo-"))
+        printer = EventPrinter()
+        printer.line(
+            f"starting sim_robot, business_logic and dispatcher in /{NAMESPACE} (ROS_DOMAIN_ID={domain.domain_id}, logs in {log_dir})"
+        )
+        with ProcessGroup(None, log_dir) as nodes:  # stopped and reaped on every way out, Ctrl-C included
+            try:
+                _start_nodes(nodes, speed)
+                return _transports(printer, timeout)
+            except DispatcherError as exc:  # no dispatcher, a refusal, an operation not COMPLETED in time
+                printer.line(f"{type(exc).__name__}: {exc.message} (node logs in {log_dir})")
+                return 1
+            except KeyboardInterrupt:
+                printer.line("interrupted")
+                return 130
+            finally:
+                printer.line("stopping the nodes")
+
+
+def _transports(printer: EventPrinter, timeout: float) -> int:
+    """Add the transports through a DispatcherClient and wait until all are COMPLETED."""
     from nav_msgs.msg import Odometry
 
-    from operation_dispatcher import DispatcherError
     from operation_dispatcher_interfaces.msg import DispatcherState
 
     from .client import DispatcherClient
     from .qos import STATE_QOS
 
-    log_dir = Path(tempfile.mkdtemp(prefix="od-demo-"))
-    printer = EventPrinter()
-    printer.line(f"starting sim_robot, business_logic and dispatcher in /{NAMESPACE} (ROS_DOMAIN_ID={domain}, logs in {log_dir})")
-    procs = _start_nodes(speed, log_dir)
     client = DispatcherClient(NAMESPACE)
     deadline = time.monotonic() + timeout
     odom: list[Any] = []
@@ -155,16 +143,8 @@ def run(timeout: float, speed: float) -> int:
             pose = odom[-1].pose.pose.position
             printer.line(f"all {len(ops)} transports done; robot at x={pose.x:.2f} y={pose.y:.2f}")
         return 0
-    except DispatcherError as exc:  # no dispatcher, a refusal, an operation not COMPLETED in time
-        printer.line(f"{type(exc).__name__}: {exc.message} (node logs in {log_dir})")
-        return 1
-    except KeyboardInterrupt:
-        printer.line("interrupted")
-        return 130
     finally:
-        printer.line("stopping the nodes")
         client.close()
-        _stop_nodes(procs)
 
 
 def main(argv: list[str] | None = None) -> int:

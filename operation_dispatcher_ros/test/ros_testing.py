@@ -2,10 +2,13 @@
 
 - :func:`claim_domain_id` gives this test run a ROS_DOMAIN_ID nobody else on
   the machine holds (an flock per id), so concurrent runs never cross-talk.
-- :class:`NodeProcess` starts one INSTALLED executable of this package
-  (``lib/operation_dispatcher_ros/<name>``), or a test's own node script
-  (e.g. ``stand_in_robot.py``), as its own process, logs to a file, and
-  stops it with SIGINT, then SIGTERM, then SIGKILL.
+- :class:`ProcessGroup` / :class:`NodeProcess` start one INSTALLED executable
+  of this package (``lib/operation_dispatcher_ros/<name>``), or a test's own
+  node script (e.g. ``stand_in_robot.py``), as its own process, log to a
+  file, and stop it with SIGINT, then SIGTERM, then SIGKILL. Both, and the
+  domain claim, are ``operation_dispatcher_ros.processes``, the one harness
+  of the tests, the demo and the benchmarks; imported here under the names
+  the tests use.
 - :class:`RosClient` is the test's own rclpy node, spun by a
   SingleThreadedExecutor in a background thread: service calls, action goals
   and topic recordings that the test thread waits on with timeouts.
@@ -19,17 +22,11 @@ Every wait has a timeout and, on failure, says what it saw.
 
 from __future__ import annotations
 
-import ctypes
-import fcntl
 import json
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from rclpy.action import ActionClient
@@ -38,195 +35,29 @@ from rclpy.node import Node, NodeNameNonExistentError
 from rclpy.qos import QoSProfile
 from rclpy.task import Future
 
+from operation_dispatcher_ros.processes import (  # noqa: F401 (re-exported: the tests' names for the one harness)
+    TEST_DOMAINS,
+    DomainClaim,
+    NodeProcess,
+    ProcessGroup,
+    claim_domain,
+    executable_path,
+    ros_args,
+)
 from operation_dispatcher_ros.qos import EVENTS_QOS, SERVICES_QOS, STATE_QOS  # noqa: F401 (STATE_QOS: re-exported for the tests)
 
-PACKAGE = "operation_dispatcher_ros"
-DEFAULT_DOMAIN_RANGE = "10-39"
 T = TypeVar("T")
 WARM_UP_ATTEMPT = 0.5
 """Seconds the first warm-up request waits for its answer before the next copy is sent (doubling)."""
 
 
-# --------------------------------------------------------------------- domain
-
-class DomainClaim:
-    """A ROS_DOMAIN_ID held (flock) for as long as this object lives."""
-
-    def __init__(self, domain_id: int, lock_file: Any) -> None:
-        self.domain_id = domain_id
-        self._lock_file = lock_file
-
-    def release(self) -> None:
-        if self._lock_file is not None:
-            self._lock_file.close()
-            self._lock_file = None
-
+# ------------------------------------------------------- domain and processes
 
 def claim_domain_id(domain_range: str | None = None) -> DomainClaim:
     """Claim a free domain id from ``domain_range`` ("lo-hi", default from
-    $OD_TEST_DOMAIN_RANGE, else 10-39), starting at one picked by pid."""
-    lo, hi = (int(x) for x in (domain_range or os.environ.get("OD_TEST_DOMAIN_RANGE", DEFAULT_DOMAIN_RANGE)).split("-"))
-    span = hi - lo + 1
-    first = os.getpid() % span
-    for i in range(span):
-        domain_id = lo + (first + i) % span
-        lock_file = open(f"/tmp/od-ros-domain-{domain_id}.lock", "w")
-        try:
-            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            lock_file.close()
-            continue
-        return DomainClaim(domain_id, lock_file)
-    raise RuntimeError(f"every ROS domain id in {lo}-{hi} is held by another test run")
-
-
-# ------------------------------------------------------------------ processes
-
-def executable_path(name: str) -> Path:
-    """Where colcon installed the console script ``name`` of this package."""
-    from ament_index_python.packages import get_package_prefix
-
-    path = Path(get_package_prefix(PACKAGE)) / "lib" / PACKAGE / name
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run `make setup` (colcon build) first")
-    return path
-
-
-def ros_args(
-    namespace: str = "",
-    params: dict[str, Any] | None = None,
-    params_file: str | os.PathLike[str] | None = None,
-    log_level: str | None = None,
-    node_name: str | None = None,
-) -> list[str]:
-    """``--ros-args`` for a node: namespace, params file, then single params (they win)."""
-    args = ["--ros-args"]
-    if namespace:
-        args += ["-r", f"__ns:=/{namespace.strip('/')}"]
-    if node_name:
-        args += ["-r", f"__node:={node_name}"]
-    if params_file:
-        args += ["--params-file", str(params_file)]
-    for key, value in (params or {}).items():
-        args += ["-p", f"{key}:={_param_text(value)}"]
-    if log_level:
-        args += ["--log-level", log_level]
-    return args
-
-
-def _param_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)  # a YAML string, quoted so "08:00" or "true" stay strings
-    return str(value) if not isinstance(value, (list, tuple)) else json.dumps(list(value))
-
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGKILL it when the test process dies, even by SIGKILL (Linux)."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass  # not Linux: stop() and the fixtures still reap on every normal exit
-
-
-class NodeProcess:
-    """One installed node executable running as a separate process."""
-
-    def __init__(
-        self, executable: str, args: Sequence[str], env: dict[str, str], log_path: Path, command: Sequence[str] | None = None
-    ) -> None:
-        """``command`` runs instead of the installed ``executable`` (then only a name for the logs)."""
-        self.executable = executable
-        self.args = list(args)
-        self.log_path = log_path
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(log_path, "ab")
-        self.popen = subprocess.Popen(
-            [*(command or [str(executable_path(executable))]), *self.args],
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # a Ctrl-C of the test run reaches it only through stop()
-            preexec_fn=_die_with_parent,  # a killed test run leaves no node behind
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def stop(self, timeout: float = 5.0) -> int:
-        """SIGINT, then SIGTERM, then SIGKILL; returns the exit code."""
-        for sig, wait in ((signal.SIGINT, timeout), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
-            if self.popen.poll() is not None:
-                break
-            self.popen.send_signal(sig)
-            try:
-                self.popen.wait(wait)
-            except subprocess.TimeoutExpired:
-                continue
-        self._log.close()
-        return self.popen.returncode
-
-    def kill(self) -> int:
-        """SIGKILL at once (a crashed node): nothing is cleaned up."""
-        if self.popen.poll() is None:
-            self.popen.kill()
-        rc = self.popen.wait(5.0)
-        self._log.close()
-        return rc
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-class ProcessGroup:
-    """Starts node processes and reaps every one of them, also on failure."""
-
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env = env
-        self.log_dir = log_dir
-        self.processes: list[NodeProcess] = []
-
-    def start(
-        self,
-        executable: str,
-        namespace: str = "",
-        params: dict[str, Any] | None = None,
-        params_file: str | os.PathLike[str] | None = None,
-        log_level: str | None = None,
-        node_name: str | None = None,
-    ) -> NodeProcess:
-        return self._spawn(executable, ros_args(namespace, params, params_file, log_level, node_name))
-
-    def start_script(self, script: str | os.PathLike[str], namespace: str = "", params: dict[str, Any] | None = None) -> NodeProcess:
-        """Run a test's own node script (a stand-in that misbehaves on demand) with this Python."""
-        return self._spawn(Path(script).stem, ros_args(namespace, params), [sys.executable, str(script)])
-
-    def _spawn(self, name: str, args: list[str], command: Sequence[str] | None = None) -> NodeProcess:
-        n = sum(1 for p in self.processes if p.executable == name)
-        proc = NodeProcess(name, args, self.env, self.log_dir / f"{name}-{n}.log", command)
-        self.processes.append(proc)
-        return proc
-
-    def stop_all(self) -> dict[str, int]:
-        codes = {}
-        for proc in reversed(self.processes):
-            codes[f"{proc.executable}[{proc.pid}]"] = proc.stop()
-        return codes
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {p.executable} (pid {p.pid}, {p.log_path})\n{p.log_tail()}" for p in self.processes)
+    $OD_TEST_DOMAIN_RANGE, else 10-39): :func:`operation_dispatcher_ros.processes.claim_domain`,
+    the harness the demo and the benchmarks use too, with the tests' range."""
+    return claim_domain(domain_range or os.environ.get("OD_TEST_DOMAIN_RANGE", TEST_DOMAINS))
 
 
 # --------------------------------------------------------------------- client
