@@ -23,7 +23,6 @@ def test_levels_follow_a_denial_streak_a_self_pause_and_the_resume(bringup: Any,
     name = f"/{ros_namespace}/dispatcher"
     diagnostics = ros_client.record(DiagnosticArray, "/diagnostics")
     bringup(dispatcher={"max_retries": MAX_RETRIES}, business_logic={"rule": "deny_first_n", "deny_count": MAX_RETRIES})
-    ros_client.warm_subscription("/diagnostics")
     events = ros_client.record_events()
 
     def ours(message: Any) -> DiagnosticStatus | None:
