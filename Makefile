@@ -35,7 +35,7 @@ bench:
 
 lint:
 	$(RUN) ruff check operation_dispatcher operation_dispatcher_ros bench
-	$(RUN) mypy operation_dispatcher/operation_dispatcher
+	$(RUN) mypy operation_dispatcher/operation_dispatcher operation_dispatcher_ros/operation_dispatcher_ros
 
 clean:
 	rm -rf build build-* install install-* log .venv .venv-*
