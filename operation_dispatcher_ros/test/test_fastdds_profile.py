@@ -91,7 +91,13 @@ def test_a_node_runs_with_the_profile_and_a_users_profile_wins(
     assert odom.qos_profile.deadline.nanoseconds != 7_000_000_000, "the 'service' profile changed a topic's QoS"
     # the shipped one: loaded once, without a parser error, and named in the log
     endpoint(f"rr/{ros_namespace}/execute_operation/pauseReply", no_mangle=True)
-    log = shipped.log_path.read_bytes()[mark:].decode(errors="replace")
-    assert f"Fast DDS profile: {services_profile()}" in log, log
+    from ros_testing import wait_until
+
+    def this_run() -> str:
+        return shipped.log_path.read_bytes()[mark:].decode(errors="replace")
+
+    # the line is logged once the node is built, which may be after its endpoints appear
+    wait_until(lambda: f"Fast DDS profile: {services_profile()}" in this_run(), TIMEOUT, "the profile named in the log")
+    log = this_run()
     assert "Error" not in log, log
     assert "Fast DDS profile" not in users.log_tail(200)
