@@ -125,6 +125,7 @@ class DispatcherNode(LifecycleNode):
         self._http: Any = None  # uvicorn.Server of the HTTP doors, when http_port is set (one per activation)
         self._http_future: concurrent.futures.Future[None] | None = None
         self._state_lock = threading.Lock()
+        self._loop_control = threading.RLock()  # one dispatcher/start or stop at a time (reentrant service callbacks)
         self._progress_dirty = False
 
     def autostart(self) -> None:
@@ -406,25 +407,27 @@ class DispatcherNode(LifecycleNode):
 
     def _start_loop(self) -> None:
         """dispatcher/start, and activate: run the core's loop (only in the active state)."""
-        if not self._active:
-            raise InvalidStateError("the node is inactive: activate it (ros2 lifecycle set <node> activate) to dispatch")
-        if self.dispatcher.running or (self._run_future is not None and not self._run_future.done()):
-            raise InvalidStateError("the dispatcher is already running")
-        assert self._loop is not None
-        self._run_future = asyncio.run_coroutine_threadsafe(self.dispatcher.run(), self._loop)
-        self._on_loop(asyncio.sleep, 0)  # queued behind run(), whose first step sets running
+        with self._loop_control:  # two clients at once: exactly one start succeeds
+            if not self._active:
+                raise InvalidStateError("the node is inactive: activate it (ros2 lifecycle set <node> activate) to dispatch")
+            if self.dispatcher.running or (self._run_future is not None and not self._run_future.done()):
+                raise InvalidStateError("the dispatcher is already running")
+            assert self._loop is not None
+            self._run_future = asyncio.run_coroutine_threadsafe(self.dispatcher.run(), self._loop)
+            self._on_loop(asyncio.sleep, 0)  # queued behind run(), whose first step sets running
 
     def _stop_loop(self) -> None:
         """dispatcher/stop: let the loop finish its step (a start in flight) and return; the node stays active."""
-        future = self._run_future
-        if future is None or future.done():
-            raise InvalidStateError("the dispatcher is not running")
-        self.dispatcher.request_stop()
-        timeout = self._stop_deadline()
-        try:
-            future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            raise RequestTimeoutError(f"the dispatch loop did not stop within {timeout:g} s") from None
+        with self._loop_control:
+            future = self._run_future
+            if future is None or future.done():
+                raise InvalidStateError("the dispatcher is not running")
+            self.dispatcher.request_stop()
+            timeout = self._stop_deadline()
+            try:
+                future.result(timeout)
+            except concurrent.futures.TimeoutError:
+                raise RequestTimeoutError(f"the dispatch loop did not stop within {timeout:g} s") from None
 
     def _stop_deadline(self) -> float:
         """Seconds the loop may take to finish its step when asked to stop: a handshake, then a start."""
