@@ -67,7 +67,7 @@ _STATUS_NAMES = {
 
 
 @dataclass
-class ExecutorSettings:
+class RobotSettings:
     action_name: str = "execute_operation"
     pause_service: str = "execute_operation/pause"
     resume_service: str = "execute_operation/resume"
@@ -148,7 +148,7 @@ class _GoalRequest:
 
 
 class ActionOperationRunner(OperationRunner):
-    def __init__(self, node: Node, settings: ExecutorSettings, callback_group: Any = None) -> None:
+    def __init__(self, node: Node, settings: RobotSettings, callback_group: Any = None) -> None:
         self._node = node
         self.settings = settings
         self._client = _GoalSafeActionClient(node, ExecuteOperation, settings.action_name, callback_group=callback_group)

@@ -89,7 +89,7 @@ from operation_dispatcher_interfaces import msg, srv
 
 from . import conversions as conv
 from . import dispatcher_params
-from .action_runner import ActionOperationRunner, ExecutorSettings
+from .action_runner import ActionOperationRunner, RobotSettings
 from .diagnostics import DiagnosticsPublisher
 from .handshake_bridge import HandshakeBridge
 from .node_main import ConfigurationError, run_node
@@ -192,7 +192,7 @@ class DispatcherNode(LifecycleNode):
         self.store_file = dispatcher_params.store_file(p["store_path"], p["resource_id"])
         self._store = self._open_store(self.store_file, p["store_busy_timeout"]) if self.store_file else None
 
-        self.runner = ActionOperationRunner(self, self._executor_settings(p), self._group)
+        self.runner = ActionOperationRunner(self, self._robot_settings(p), self._group)
         self.handshake = HandshakeBridge(
             self,
             {kind: p[f"handshake_{kind}_service"] for kind in ("start", "cancel", "pause", "resume")},
@@ -362,16 +362,16 @@ class DispatcherNode(LifecycleNode):
         )
 
     @staticmethod
-    def _executor_settings(p: dict[str, Any]) -> ExecutorSettings:
-        return ExecutorSettings(
-            action_name=p["executor_action"],
-            pause_service=p["executor_pause_service"],
-            resume_service=p["executor_resume_service"],
-            server_timeout=p["executor_server_timeout"],
-            goal_timeout=p["executor_goal_timeout"],
-            cancel_timeout=p["executor_cancel_timeout"],
-            service_timeout=p["executor_service_timeout"],
-            timeout=p["executor_timeout"],
+    def _robot_settings(p: dict[str, Any]) -> RobotSettings:
+        return RobotSettings(
+            action_name=p["robot_action"],
+            pause_service=p["robot_pause_service"],
+            resume_service=p["robot_resume_service"],
+            server_timeout=p["robot_server_timeout"],
+            goal_timeout=p["robot_goal_timeout"],
+            cancel_timeout=p["robot_cancel_timeout"],
+            service_timeout=p["robot_service_timeout"],
+            timeout=p["robot_timeout"],
         )
 
     @staticmethod
@@ -381,7 +381,10 @@ class DispatcherNode(LifecycleNode):
     def _on_set_parameters(self, changes: list[Any]) -> SetParametersResult:
         """Validate a change; once configured, apply it to the running parts (unconfigured, configure reads it)."""
         values = dict(self._params) if self._params is not None else {n: self.get_parameter(n).value for n in dispatcher_params.SPECS}
-        values.update({c.name: c.value for c in changes})
+        values.update({dispatcher_params.current_name(c.name): c.value for c in changes})
+        for c in changes:
+            if c.name in dispatcher_params.DEPRECATED:
+                self.get_logger().warning(f"parameter {c.name} is deprecated: use {dispatcher_params.current_name(c.name)}")
         problem = dispatcher_params.check(values)
         if problem is None:
             try:
@@ -400,7 +403,7 @@ class DispatcherNode(LifecycleNode):
         d.request_timeout = self._request_timeout(values["handshake_timeout"])
         self.handshake.timeout = values["handshake_timeout"]
         self.handshake.default_approve = d.default_decision
-        self.runner.settings = self._executor_settings(values)
+        self.runner.settings = self._robot_settings(values)
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------ loop control
@@ -439,7 +442,7 @@ class DispatcherNode(LifecycleNode):
 
         In order: the handshake (the core's bound on it), the start in flight that the command lets
         return first (the executor turn), the one command ahead of it on that turn, the runner's own
-        bound for this command (``ExecutorSettings.longest``, which the runner's waits use too), and
+        bound for this command (``RobotSettings.longest``, which the runner's waits use too), and
         the store's writes, each up to ``store_busy_timeout``.
         """
         assert self._params is not None

@@ -7,6 +7,11 @@ robots launched side by side in their own namespaces never share a resource
 or a store file, and the config files leave it out. Names, resource and the
 executor's interface are read-only (they shape the ROS graph), policies and
 timeouts may change at runtime.
+
+The robot's parameters were called ``executor_*`` until this release
+(they read as rclpy's executor): the old names still work for one release,
+declared beside the new ones; a value given under an old name applies to
+the new one with a deprecation warning (:data:`DEPRECATED`).
 """
 
 from __future__ import annotations
@@ -55,14 +60,14 @@ SPECS: dict[str, Spec] = {
     "failure_retry_backoff": Spec(1.0, "Seconds before the first retry of a failed operation.", low=0.0, high=3600.0),
     "failure_retry_multiplier": Spec(2.0, "Each further retry waits this many times longer.", low=1.0, high=100.0),
     "failure_retry_max_backoff": Spec(60.0, "Upper bound of the back-off in seconds.", low=0.0, high=86400.0),
-    "executor_action": Spec("execute_operation", "ExecuteOperation action served by the robot.", True),
-    "executor_pause_service": Spec("execute_operation/pause", "std_srvs/Trigger service that holds the robot's active goal.", True),
-    "executor_resume_service": Spec("execute_operation/resume", "std_srvs/Trigger service that continues the held goal.", True),
-    "executor_server_timeout": Spec(5.0, "Seconds a start waits for the action server to appear.", low=0.05, high=600.0),
-    "executor_goal_timeout": Spec(5.0, "Seconds a start waits for the goal to be accepted.", low=0.05, high=600.0),
-    "executor_cancel_timeout": Spec(10.0, "Seconds a cancel waits for the robot to stop.", low=0.05, high=600.0),
-    "executor_service_timeout": Spec(2.0, "Seconds pause / resume wait for the robot's Trigger services.", low=0.05, high=600.0),
-    "executor_timeout": Spec(
+    "robot_action": Spec("execute_operation", "ExecuteOperation action served by the robot.", True),
+    "robot_pause_service": Spec("execute_operation/pause", "std_srvs/Trigger service that holds the robot's active goal.", True),
+    "robot_resume_service": Spec("execute_operation/resume", "std_srvs/Trigger service that continues the held goal.", True),
+    "robot_server_timeout": Spec(5.0, "Seconds a start waits for the action server to appear.", low=0.05, high=600.0),
+    "robot_goal_timeout": Spec(5.0, "Seconds a start waits for the goal to be accepted.", low=0.05, high=600.0),
+    "robot_cancel_timeout": Spec(10.0, "Seconds a cancel waits for the robot to stop.", low=0.05, high=600.0),
+    "robot_service_timeout": Spec(2.0, "Seconds pause / resume wait for the robot's Trigger services.", low=0.05, high=600.0),
+    "robot_timeout": Spec(
         10.0,
         "Watchdog: a RUNNING operation whose robot sends no feedback or result for this long, or a RUNNING or "
         "PAUSED one whose action server is gone this long, is FAILED ('executor lost: ...'); 0 = off.",
@@ -112,6 +117,19 @@ SPECS: dict[str, Spec] = {
 }
 
 
+DEPRECATED: dict[str, str] = {
+    f"executor_{suffix}": f"robot_{suffix}"
+    for suffix in ("action", "pause_service", "resume_service", "server_timeout", "goal_timeout", "cancel_timeout",
+                   "service_timeout", "timeout")
+}
+"""Old parameter name -> its new name (kept working for one release)."""
+
+
+def current_name(name: str) -> str:
+    """The name a parameter goes by now (an old ``executor_*`` name maps to its ``robot_*`` one)."""
+    return DEPRECATED.get(name, name)
+
+
 def _descriptor(name: str, spec: Spec) -> ParameterDescriptor:
     text = spec.description + (f" One of: {', '.join(spec.choices)}." if spec.choices else "")
     d = ParameterDescriptor(name=name, description=text, read_only=spec.read_only)
@@ -136,9 +154,20 @@ def namespace_resource_id(namespace: str) -> str:
 
 
 def declare(node: Node) -> None:
-    """Declare every parameter (``resource_id`` defaulting to the node's namespace); rcl checks the ranges."""
+    """Declare every parameter (``resource_id`` defaulting to the node's namespace); rcl checks the ranges.
+
+    The old ``executor_*`` names are declared first: a value given under one
+    becomes the default of its ``robot_*`` name (so ``ros2 param get`` shows
+    what applies), unless the new name is given too, which wins."""
+    given_as_old: dict[str, Any] = {}
+    for old, new in DEPRECATED.items():
+        spec = SPECS[new]
+        value = node.declare_parameter(old, spec.default, _descriptor(old, Spec(**{**spec.__dict__, "description": f"Deprecated: use {new}."}))).value
+        if value != spec.default:
+            given_as_old[new] = value
+            node.get_logger().warning(f"parameter {old} is deprecated: use {new} (its value {value!r} applies to {new} unless {new} is set)")
     for name, spec in SPECS.items():
-        default = namespace_resource_id(node.get_namespace()) if name == "resource_id" else spec.default
+        default = namespace_resource_id(node.get_namespace()) if name == "resource_id" else given_as_old.get(name, spec.default)
         node.declare_parameter(name, default, _descriptor(name, spec))
 
 
@@ -159,7 +188,7 @@ def check(values: dict[str, Any]) -> str | None:
     if not values["resource_id"]:
         return "resource_id: must not be empty"
     for name in ("handshake_start_service", "handshake_cancel_service", "handshake_pause_service",
-                 "handshake_resume_service", "executor_action"):
+                 "handshake_resume_service", "robot_action"):
         if not values[name]:
             return f"{name}: must not be empty"
     if "{" in values["store_path"] or "}" in values["store_path"]:

@@ -40,7 +40,7 @@ DISPATCHER_PARAMS: dict[str, Any] = {
     "handshake_timeout": 2.0,
     "cooldown_seconds": 0.2,
     "max_retries": 5,
-    "executor_timeout": 0.0,  # the stand-in robot holds running-1 without feedback: no watchdog
+    "robot_timeout": 0.0,  # the stand-in robot holds running-1 without feedback: no watchdog
 }
 _namespaces = itertools.count()
 

@@ -81,9 +81,9 @@ class Adder(threading.Thread):
 def _dispatcher_params(store: str, **extra: Any) -> dict[str, Any]:
     return {
         "store_path": store,
-        "executor_timeout": 2.0,
-        "executor_server_timeout": 30.0,  # during_start: the start waits for the robot, long enough to be killed in
-        "executor_goal_timeout": 30.0,
+        "robot_timeout": 2.0,
+        "robot_server_timeout": 30.0,  # during_start: the start waits for the robot, long enough to be killed in
+        "robot_goal_timeout": 30.0,
         # A loaded 2-core CI machine stalls DDS for seconds at times; the business logic is not
         # under test here, so neither a slow answer nor a pause after denials may stop the run.
         "handshake_timeout": 10.0,
@@ -118,7 +118,7 @@ def test_sigkill_dispatcher_node_and_restart_lose_nothing(
         procs["sim_robot"].stop()
         robot_gone = time.time()
         # The operation the robot had is aborted or lost (watchdog); the next one is STARTED after
-        # the robot is gone and its start waits for a robot (executor_server_timeout). The events
+        # the robot is gone and its start waits for a robot (robot_server_timeout). The events
         # topic lags behind a fast robot, so ask the dispatcher itself which operation that is.
         interrupted_in_start = wait_until(lambda: _started_after(ros_client, robot_gone), 60.0, "a start waiting for the robot")
 

@@ -32,3 +32,18 @@ def test_runtime_parameter_changes_are_validated(bringup, ros_client):
     assert not out_of_range.successful
     read_only = _set(ros_client, "resource_id", "robot_9")
     assert not read_only.successful
+
+
+def test_the_old_executor_parameter_names_still_apply_with_a_warning(bringup, ros_client, ros_processes):
+    """The robot_* parameters were executor_* before: a launch file or yaml of the old release keeps working."""
+    from rcl_interfaces.srv import GetParameters
+
+    from ros_testing import wait_until
+
+    bringup(sim_robot=None, business_logic=None, dispatcher={"executor_goal_timeout": 1.5, "executor_cancel_timeout": 4.0,
+                                                             "robot_cancel_timeout": 6.0})
+    got = ros_client.call(GetParameters, "dispatcher/get_parameters", names=["robot_goal_timeout", "robot_cancel_timeout"])
+    assert [v.double_value for v in got.values] == [1.5, 6.0]  # the old name applies; the new one, when given too, wins
+    dispatcher = next(p for p in ros_processes.processes if p.executable == "dispatcher_node")
+    wait_until(lambda: "executor_goal_timeout is deprecated: use robot_goal_timeout" in dispatcher.log_tail(400), 10.0, "the warning")
+    assert _set(ros_client, "executor_cancel_timeout", 3.0).successful  # at runtime too

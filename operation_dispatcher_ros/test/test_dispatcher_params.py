@@ -64,6 +64,6 @@ def test_bad_values_are_named(changes, problem):
 
 def test_defaults_pass_and_the_watchdog_can_be_off():
     assert check(_defaults()) is None
-    assert check(_defaults(executor_timeout=0.0, on_interrupted="fail", store_path="")) is None
-    assert SPECS["executor_timeout"].low == 0.0 and not SPECS["executor_timeout"].read_only
+    assert check(_defaults(robot_timeout=0.0, on_interrupted="fail", store_path="")) is None
+    assert SPECS["robot_timeout"].low == 0.0 and not SPECS["robot_timeout"].read_only
     assert SPECS["store_path"].read_only and SPECS["on_interrupted"].read_only

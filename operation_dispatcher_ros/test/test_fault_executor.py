@@ -2,7 +2,7 @@
 server is SIGKILLed in the middle of an operation.
 
 The dispatcher cannot hear a result that will never come; its watchdog
-(``executor_timeout``) fails the operation with "executor lost: ...", the
+(``robot_timeout``) fails the operation with "executor lost: ...", the
 next operation is asked for and started, and it runs once a robot serves
 the action again. The dispatcher keeps answering its services throughout.
 """
@@ -38,9 +38,9 @@ def test_robot_killed_mid_operation_fails_it_then_next_runs_on_new_robot(bringup
     procs = bringup(
         dispatcher={
             **_store(tmp_path),
-            "executor_timeout": EXECUTOR_TIMEOUT,
-            "executor_server_timeout": 10.0,
-            "executor_goal_timeout": 3.0,
+            "robot_timeout": EXECUTOR_TIMEOUT,
+            "robot_server_timeout": 10.0,
+            "robot_goal_timeout": 3.0,
         },
         business_logic={"rule": "approve_all"},
     )
@@ -57,7 +57,7 @@ def test_robot_killed_mid_operation_fails_it_then_next_runs_on_new_robot(bringup
     reason = event_metadata(failed)["reason"]
     assert reason.startswith("executor lost: "), reason
     assert f"/{ros_namespace}/execute_operation" in reason and f"{EXECUTOR_TIMEOUT:g} s" in reason, reason
-    # the watchdog waited for executor_timeout (feedback stopped at the kill), and not much longer
+    # the watchdog waited for robot_timeout (feedback stopped at the kill), and not much longer
     assert EXECUTOR_TIMEOUT - 0.5 <= waited <= EXECUTOR_TIMEOUT + 6.0, waited
     status = ros_client.call(GetOperation, "get_operation", operation_id="long").status
     assert status.state_name == "FAILED" and status.termination_reason == reason
@@ -81,7 +81,7 @@ def test_start_while_robot_gone_fails_with_reason_then_starts_once_back(bringup,
     from operation_dispatcher_interfaces.srv import AddOperations
 
     bringup(
-        dispatcher={**_store(tmp_path), "executor_timeout": EXECUTOR_TIMEOUT, "executor_server_timeout": 4.0, "executor_goal_timeout": 3.0},
+        dispatcher={**_store(tmp_path), "robot_timeout": EXECUTOR_TIMEOUT, "robot_server_timeout": 4.0, "robot_goal_timeout": 3.0},
         business_logic={"rule": "approve_all"},
         sim_robot=None,
     )

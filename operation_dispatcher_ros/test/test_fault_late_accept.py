@@ -92,10 +92,10 @@ class RunnerUnderTest:
 
     def __init__(self, context: Any, namespace: str, **settings: Any) -> None:
         from operation_dispatcher import OperationDispatcher
-        from operation_dispatcher_ros.action_runner import ActionOperationRunner, ExecutorSettings
+        from operation_dispatcher_ros.action_runner import ActionOperationRunner, RobotSettings
 
         self.spun = SpunNode(context, "runner_under_test", namespace)
-        self.runner = ActionOperationRunner(self.spun.node, ExecutorSettings(**settings))
+        self.runner = ActionOperationRunner(self.spun.node, RobotSettings(**settings))
         self.runner.dispatcher = OperationDispatcher("r1")
         self.spun.spin_in_background()
         self.loop = asyncio.new_event_loop()
@@ -217,7 +217,7 @@ def test_runner_cancels_an_acceptance_that_comes_after_the_goal_timeout(runner_u
 
 def _bring_up(bringup: Any, ros_client: Any, ros_processes: Any, ros_namespace: str, **dispatcher: Any) -> tuple[RobotLog, Any]:
     log = start_robot(ros_processes, ros_client, ros_namespace)
-    bringup(dispatcher={"executor_timeout": 0.0, **dispatcher}, business_logic={"rule": "approve_all"}, sim_robot=None)
+    bringup(dispatcher={"robot_timeout": 0.0, **dispatcher}, business_logic={"rule": "approve_all"}, sim_robot=None)
     return log, ros_client.record_events()
 
 
@@ -226,7 +226,7 @@ def test_cancel_during_a_slow_acceptance_ends_only_after_the_robot_stopped(bring
 
     from operation_dispatcher_interfaces.srv import AddOperations, GetOperation, OperationCommand
 
-    log, events = _bring_up(bringup, ros_client, ros_processes, ros_namespace, executor_goal_timeout=10.0)
+    log, events = _bring_up(bringup, ros_client, ros_processes, ros_namespace, robot_goal_timeout=10.0)
     assert ros_client.call(AddOperations, "add_operations", operations=[transport("slow", 0)]).success
     log.wait_step("received", "slow")
 
@@ -245,7 +245,7 @@ def test_a_goal_accepted_after_the_goal_timeout_is_cancelled_on_arrival(bringup,
     from operation_dispatcher_interfaces.srv import AddOperations
 
     goal_timeout = ACCEPT_DELAY / 2
-    log, events = _bring_up(bringup, ros_client, ros_processes, ros_namespace, executor_goal_timeout=goal_timeout)
+    log, events = _bring_up(bringup, ros_client, ros_processes, ros_namespace, robot_goal_timeout=goal_timeout)
     assert ros_client.call(AddOperations, "add_operations", operations=[transport("late", 0)]).success
     failed = events.wait_event("OPERATION_FAILED", "late", timeout=ACCEPT_DELAY + 10.0)
     assert f"did not accept or reject the goal within {goal_timeout:g} s" in event_metadata(failed)["reason"]

@@ -1,9 +1,9 @@
-"""A robot that takes most of ``executor_cancel_timeout`` to stop, cancelled
+"""A robot that takes most of ``robot_cancel_timeout`` to stop, cancelled
 while it still decides on the goal: the cancel service waits for all of it.
 
 The cancel first waits for the start in flight (the robot accepts only after
 ``accept_delay``), then for the robot to stop (``stop_delay``, most of
-``executor_cancel_timeout``). Both waits are within their timeouts, so the
+``robot_cancel_timeout``). Both waits are within their timeouts, so the
 cancel succeeds and the operation ends CANCELLED. The service's deadline
 used to be handshake + cancel timeout + 5 s, shorter than these two waits:
 the service then answered TIMEOUT, its command was cut short, and the
@@ -45,9 +45,9 @@ def test_cancel_waits_for_a_slow_acceptance_then_a_slow_stop_and_ends_cancelled(
     bringup(
         dispatcher={
             "handshake_timeout": HANDSHAKE_TIMEOUT,
-            "executor_goal_timeout": GOAL_TIMEOUT,
-            "executor_cancel_timeout": CANCEL_TIMEOUT,
-            "executor_timeout": 0.0,  # the watchdog is not what is tested
+            "robot_goal_timeout": GOAL_TIMEOUT,
+            "robot_cancel_timeout": CANCEL_TIMEOUT,
+            "robot_timeout": 0.0,  # the watchdog is not what is tested
         },
         business_logic={"rule": "approve_all"},
         sim_robot=None,

@@ -95,7 +95,7 @@ def test_a_result_the_store_refused_is_reported_again_once_it_writes(bringup, ro
     log = ros_client.record(String, "robot_log", ROBOT_LOG_QOS, RobotLog())
     ros_client.wait_for_action_server(ExecuteOperation, "execute_operation", 20.0)
     store = tmp_path / "dispatcher.db"
-    params = {"store_path": str(store), "store_busy_timeout": 0.3, "executor_timeout": 0.0}
+    params = {"store_path": str(store), "store_busy_timeout": 0.3, "robot_timeout": 0.0}
     bringup(dispatcher=params, business_logic={"rule": "approve_all"}, sim_robot=None)
     events = ros_client.record_events()
     assert ros_client.call(AddOperations, "add_operations", operations=[transport("first", 5), transport("second", 0)]).success
