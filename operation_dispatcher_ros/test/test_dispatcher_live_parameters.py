@@ -37,7 +37,6 @@ def test_runtime_parameter_changes_are_validated(bringup, ros_client):
 def test_the_old_executor_parameter_names_still_apply_with_a_warning(bringup, ros_client, ros_processes):
     """The robot_* parameters were executor_* before: a launch file or yaml of the old release keeps working."""
     from rcl_interfaces.srv import GetParameters
-
     from ros_testing import wait_until
 
     bringup(sim_robot=None, business_logic=None, dispatcher={"executor_goal_timeout": 1.5, "executor_cancel_timeout": 4.0,
