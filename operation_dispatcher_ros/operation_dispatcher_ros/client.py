@@ -111,6 +111,15 @@ _SERVICES: dict[str, tuple[Any, Callable[[], Any] | None]] = {
     PROBE: (srv.GetDispatcherState, lambda: srv.GetDispatcherState.Request()),
 }
 
+
+
+def harmless_request(service: str) -> Any:
+    """A request to the dispatcher's ``service`` (relative name) that changes nothing, or None when it has
+    none (``dispatcher/*``): what warms a fresh client (docs/ros.md)."""
+    entry = _SERVICES.get(service)
+    return entry[1]() if entry is not None and entry[1] is not None else None
+
+
 _CODE_NAMES = {number: name for name, number in conv.ERROR_CODES.items()}
 _FIELD = re.compile(r"^([A-Za-z_]\w*(?:\[\d+\]|\.[A-Za-z_]\w*)*)(?::\s| must )")
 _node_names = itertools.count()

@@ -25,30 +25,26 @@ def transport(op_id: str, priority: int, dx: float = 1.0, **extra: object):
 
 
 def test_three_transports_run_in_priority_order_with_moving_odometry(bringup, ros_client):
+    """Driven through the package's DispatcherClient, as a user's script would."""
     from nav_msgs.msg import Odometry
 
-    from operation_dispatcher_interfaces.srv import AddOperations, DispatcherCommand, GetHistory
-
     bringup()
+    dispatcher = ros_client.dispatcher
     events = ros_client.record_events()
     odom = ros_client.record(Odometry, "odom")
     odom.wait_for(lambda m: True, 20.0, "the first odometry (matched before the robot moves)")
     # Pause first so that all three are queued before any starts: the order is then the priority order.
-    assert ros_client.call(DispatcherCommand, "dispatcher/pause", reason="loading").success
-    ops = [transport("low", 1), transport("high", 10), transport("mid", 5)]
-    response = ros_client.call(AddOperations, "add_operations", operations=ops)
-    assert response.success, response.message
-    assert list(response.operation_ids) == ["low", "high", "mid"]
-    assert list(response.already_present) == [False, False, False]
-    assert ros_client.call(DispatcherCommand, "dispatcher/resume").success
+    assert dispatcher.pause_dispatcher("loading").status_name == "PAUSED"
+    added = dispatcher.add([transport("low", 1), transport("high", 10), transport("mid", 5)])
+    assert [(a.operation_id, a.added) for a in added] == [("low", True), ("high", True), ("mid", True)]
+    dispatcher.resume_dispatcher()
 
     for op_id in ("high", "mid", "low"):
-        events.wait_event("OPERATION_COMPLETED", op_id, timeout=20.0)
-    from operation_dispatcher_interfaces.srv import GetEvents
-
+        assert dispatcher.wait_for(op_id, "COMPLETED", timeout=30.0).progress == pytest.approx(1.0)
     for op_id in ("high", "mid", "low"):
-        recorded = ros_client.call(GetEvents, "get_events", operation_id=op_id).events
+        recorded = dispatcher.get_events(op_id)
         assert [e.event_type for e in recorded if e.event_type in LIFECYCLE] == LIFECYCLE
+        events.wait_event("OPERATION_COMPLETED", op_id, timeout=20.0)
         assert [t for t in events.types_for(op_id) if t in LIFECYCLE[2:]] == LIFECYCLE[2:]
     started = [e.operation_id for e in events.of_type("OPERATION_STARTED")]
     assert started == ["high", "mid", "low"]
@@ -58,10 +54,9 @@ def test_three_transports_run_in_priority_order_with_moving_odometry(bringup, ro
     xs = [m.pose.pose.position.x for m in odom.snapshot()]
     assert xs and max(xs) - min(xs) > 0.5, f"odometry did not move: {xs[:5]}..{xs[-5:]}"
 
-    history = ros_client.call(GetHistory, "get_history", limit=10)
-    assert history.success
-    assert [s.operation.id for s in history.operations] == ["low", "mid", "high"]
-    assert all(s.state_name == "COMPLETED" and s.progress == pytest.approx(1.0) for s in history.operations)
+    history = dispatcher.history(limit=10)
+    assert [s.operation.id for s in history] == ["low", "mid", "high"]
+    assert all(s.state_name == "COMPLETED" and s.progress == pytest.approx(1.0) for s in history)
 
 
 def test_malformed_payload_is_refused_and_changes_nothing(bringup, ros_client):
