@@ -278,8 +278,8 @@ class ActionOperationRunner(OperationRunner):
                 return  # a goal given up: its progress is not the operation's
             if op_id in self._heard:
                 self._heard[op_id] = time.monotonic()
-        progress = min(max(float(feedback_msg.feedback.progress), 0.0), 1.0)
-        if progress != progress:  # NaN from a confused robot
+        progress = float(feedback_msg.feedback.progress)
+        if not 0.0 <= progress <= 1.0:  # NaN or out of range from a confused robot: ignored, not clamped
             return
         try:
             self._require_dispatcher().report_progress(op_id, progress)
@@ -287,6 +287,12 @@ class ActionOperationRunner(OperationRunner):
             return  # a late feedback after the operation ended
         if self.on_progress is not None:
             self.on_progress()
+
+    def live_goal(self, op_id: str) -> str | None:
+        """The id (hex) of the goal the robot is executing for ``op_id``, or None."""
+        with self._lock:
+            handle = self._goals.get(op_id)
+        return None if handle is None else bytes(handle.goal_id.uuid).hex()
 
     def _on_result(self, op_id: str, done: Any) -> None:
         with self._lock:

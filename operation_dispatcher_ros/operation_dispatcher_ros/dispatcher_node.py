@@ -510,8 +510,8 @@ class DispatcherNode(LifecycleNode):
             (srv.OperationCommand, "cancel_operation", lambda q, r: self._command("cancel", self.dispatcher.cancel(q.operation_id, q.reason or None))),
             (srv.OperationCommand, "pause_operation", lambda q, r: self._command("pause", self.dispatcher.pause_operation(q.operation_id, q.reason or None))),
             (srv.OperationCommand, "resume_operation", lambda q, r: self._command("resume", self.dispatcher.resume_operation(q.operation_id, q.reason or None))),
-            (srv.OperationCommand, "complete_operation", lambda q, r: self.dispatcher.complete(q.operation_id, q.reason or None)),
-            (srv.OperationCommand, "fail_operation", lambda q, r: self.dispatcher.fail(q.operation_id, q.reason or None)),
+            (srv.OperationCommand, "complete_operation", lambda q, r: self._report_by_hand(self.dispatcher.complete, "complete", q)),
+            (srv.OperationCommand, "fail_operation", lambda q, r: self._report_by_hand(self.dispatcher.fail, "fail", q)),
             (srv.ListOperations, "list_operations", self._list),
             (srv.GetOperation, "get_operation", self._get),
             (srv.GetHistory, "get_history", self._history),
@@ -542,6 +542,19 @@ class DispatcherNode(LifecycleNode):
             return response
 
         return callback
+
+    def _report_by_hand(self, report: Callable[[str | None, str | None], None], verb: str, request: Any) -> None:
+        """complete_operation / fail_operation: for robots without the action. An operation the robot is
+        executing is refused (INVALID_STATE naming its goal): ending it here would leave the robot driving."""
+        current = self.dispatcher.current() if not request.operation_id else None
+        op_id = request.operation_id or (current.operation.id if current else "")
+        goal = self.runner.live_goal(op_id) if op_id else None
+        if goal is not None:
+            raise InvalidStateError(
+                f"cannot {verb} operation {op_id!r} by hand: the robot is executing it (goal {goal}); "
+                "cancel it with cancel_operation, or let the robot report its result"
+            )
+        report(request.operation_id, request.reason or None)
 
     def _add(self, request: Any, response: Any) -> None:
         operations = conv.operations_from_msgs(request.operations, self.dispatcher.resource_id)
