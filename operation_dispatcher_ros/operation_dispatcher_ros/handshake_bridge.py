@@ -49,6 +49,9 @@ from .conversions import decision_from_response, event_to_msg, operation_to_msg
 from .qos import SERVICES_QOS
 
 UNAVAILABLE = "business logic unavailable, default applied"
+SPLIT = "more than one business logic serves the handshake"
+SPLIT_RETRY_AFTER = 1.0
+"""Seconds before a start met by more than one handshake server is asked again."""
 SHUTTING_DOWN = "dispatcher shutting down, request not decided"
 SHUTDOWN_RETRY_AFTER = 10.0
 """The not-ready wait of a handshake cut short by shutdown: the loop stops long before it ends."""
@@ -109,6 +112,9 @@ class HandshakeBridge:
         deadline = time.monotonic() + self.timeout
         if not await wait_ready(client.service_is_ready, self.timeout):
             return self._unanswered(f"{name} not available within {self.timeout:g} s")
+        servers = self._node.count_services(client.srv_name)
+        if servers > 1:
+            return self._split(client.srv_name, servers)
         request = Handshake.Request(event=event_to_msg(event))
         operation = self._operation(event)
         if operation is not None:
@@ -144,6 +150,15 @@ class HandshakeBridge:
             return operation_to_msg(self.dispatcher.get(event.operation_id).operation)
         except NotFoundError:
             return None
+
+    def _split(self, service: str, servers: int) -> Decision:
+        """More than one server on the handshake service: each would get the request and the first reply
+        would win. Nobody decides on a split answer: not ready, asked again, never a denial (the default
+        decision would burn the denial budget while a killed business logic's stale entry lingers on the
+        graph, up to the DDS lease, after its respawn)."""
+        reason = f"{servers} business logics serve {service}; only one may decide"
+        self._node.get_logger().warning(f"{reason}: not deciding until one is left")
+        return Decision.later(reason, retry_after=SPLIT_RETRY_AFTER, data={"business_logic": SPLIT, "servers": servers})
 
     def _default(self, detail: str) -> Decision:
         word = "approve" if self.default_approve else "deny"
