@@ -169,7 +169,8 @@ class OperationDispatcher:
         self.resource_id = resource_id
         self.request_timeout = request_timeout
         self.default_decision = default_decision
-        self.denial_policy = denial_policy or DenialPolicy()
+        self._denial_policy = denial_policy or DenialPolicy()
+        self._denied_at: datetime | None = None  # when the cooldown running now began, if a denial began it
         self.failure_retry = failure_retry
         self.not_ready_policy = not_ready_policy or NotReadyPolicy()
         self.on_interrupted = on_interrupted
@@ -214,6 +215,19 @@ class OperationDispatcher:
 
         if store is not None:
             self._recover(store)
+
+    @property
+    def denial_policy(self) -> DenialPolicy:
+        return self._denial_policy
+
+    @denial_policy.setter
+    def denial_policy(self, policy: DenialPolicy) -> None:
+        """A new policy applies to the cooldown already running too (a denial's, from when it began)."""
+        with self._write_lock, self._state_lock:
+            self._denial_policy = policy
+            if self._denied_at is not None and self._cooldown_until is not None:
+                self._cooldown_until = self._denied_at + timedelta(seconds=policy.waited)
+        self._kick()
 
     # ----------------------------------------------------------------- changes
 
@@ -718,7 +732,7 @@ class OperationDispatcher:
 
         def resumed() -> None:
             self._paused, self._paused_reason = False, None
-            self._consecutive_denials, self._cooldown_until, self._not_ready_streak = 0, None, 0
+            self._consecutive_denials, self._cooldown_until, self._not_ready_streak, self._denied_at = 0, None, 0, None
 
         change.then.append(resumed)
 
@@ -889,7 +903,8 @@ class OperationDispatcher:
         change.set(entry, {"retry_count": entry.retry_count + 1})
         entry = change.entry(entry)
         denials = self._consecutive_denials + 1
-        cooldown_until = utcnow() + timedelta(seconds=policy.cooldown_seconds)
+        denied_at = utcnow()
+        cooldown_until = denied_at + timedelta(seconds=policy.waited)
         metadata = {
             "retry_count": entry.retry_count,
             "consecutive_denials": denials,
@@ -901,7 +916,7 @@ class OperationDispatcher:
         self._event(change, E.OPERATION_START_DENIED, entry.id, metadata)
 
         def denied() -> None:
-            self._consecutive_denials, self._cooldown_until = denials, cooldown_until
+            self._consecutive_denials, self._cooldown_until, self._denied_at = denials, cooldown_until, denied_at
             self._not_ready_streak = 0
 
         change.then.append(denied)
@@ -925,7 +940,7 @@ class OperationDispatcher:
         self._event(change, E.OPERATION_START_DEFERRED, entry.id, metadata)
 
         def deferred() -> None:
-            self._not_ready_streak, self._cooldown_until = streak, ask_again_at
+            self._not_ready_streak, self._cooldown_until, self._denied_at = streak, ask_again_at, None
 
         change.then.append(deferred)
 

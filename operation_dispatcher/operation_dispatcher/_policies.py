@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from ._errors import ValidationError
 
+MIN_COOLDOWN_SECONDS = 0.1
+"""The shortest wait after a denied start (cooldown_seconds 0 included)."""
+
 
 @dataclass(frozen=True)
 class DenialPolicy:
@@ -14,6 +17,12 @@ class DenialPolicy:
 
     cooldown_seconds: float = 1.0
     max_retries: int = 5
+
+    @property
+    def waited(self) -> float:
+        """Seconds actually waited after a denial: at least :data:`MIN_COOLDOWN_SECONDS`, so a
+        business logic that denies at once cannot make the dispatcher ask hundreds of times a second."""
+        return max(self.cooldown_seconds, MIN_COOLDOWN_SECONDS)
 
     def __post_init__(self) -> None:
         if not 0 <= self.cooldown_seconds <= 3600:

@@ -28,8 +28,8 @@ from operation_dispatcher import OperationDispatcher, SQLiteStore
 
 start_server = doors_testing.start_server  # the fixture, shared by the door tests
 
-BUSY_TIMEOUT = 1.5  # seconds the store waits on the lock before it gives up
-QUICK = 0.5  # every read must answer within this while the write waits
+BUSY_TIMEOUT = 3.0  # seconds the store waits on the lock before it gives up
+QUICK = 1.0  # every read must answer within this while the write waits (a blocked one takes BUSY_TIMEOUT; a loaded machine, well under 1 s)
 
 
 def while_writing(write: Callable[[], Any], read_until_done: Callable[[threading.Thread], list[float]]) -> tuple[Any, float, list[float]]:

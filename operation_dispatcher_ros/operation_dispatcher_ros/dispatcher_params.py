@@ -53,7 +53,7 @@ SPECS: dict[str, Spec] = {
     "handshake_resume_service": Spec("handshake/resume", "Handshake service asked on OPERATION_RESUME_REQUESTED.", True),
     "handshake_timeout": Spec(2.0, "Seconds to wait for the business logic (discovery + answer) before the default decision applies.", low=0.05, high=600.0),
     "default_decision": Spec("deny", "What applies when the business logic does not answer in time: approve or deny.", choices=("approve", "deny")),
-    "cooldown_seconds": Spec(2.0, "After a denied start, wait this long before asking again.", low=0.0, high=3600.0),
+    "cooldown_seconds": Spec(2.0, "After a denied start, wait this long (at least 0.1 s) before asking again; a change applies to the wait already running.", low=0.0, high=3600.0),
     "max_retries": Spec(5, "Denied starts in a row after which the dispatcher pauses itself.", low=1, high=1000000),
     "failure_retry_enabled": Spec(False, "Queue a FAILED operation again after a back-off."),
     "failure_retry_max_attempts": Spec(3, "Starts an operation gets in total when failure retry is enabled.", low=1, high=1000),
