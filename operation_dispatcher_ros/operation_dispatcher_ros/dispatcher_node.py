@@ -92,7 +92,7 @@ from . import dispatcher_params
 from .action_runner import ActionOperationRunner, RobotSettings
 from .diagnostics import DiagnosticsPublisher
 from .handshake_bridge import HandshakeBridge
-from .node_main import ConfigurationError, run_node
+from .node_main import ConfigurationError, run_node, shut_down_context
 from .qos import EVENTS_QOS, SERVICES_QOS, STATE_QOS
 
 STOP_TIMEOUT = 5.0
@@ -170,7 +170,7 @@ class DispatcherNode(LifecycleNode):
     def _exit(self) -> None:
         self._exit_timer.cancel()
         self.get_logger().info("finalized: the process ends")
-        self.context.try_shutdown()
+        shut_down_context(self.context)
 
     def _transition(self, name: str, work: Callable[[], None], undo: Callable[[], None]) -> TransitionCallbackReturn:
         """Run a transition's work; on any error undo it, log the reason and FAIL (the state stays)."""

@@ -139,9 +139,20 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, n
     finally:
         # Context first: long-running callbacks (an action's execute loop)
         # watch it and return, so the executor's shutdown does not wait on them.
-        rclpy.try_shutdown()
+        shut_down_context()
         if executor is not None:
             executor.shutdown(timeout_sec=5.0)
         if node is not None:
             node.destroy_node()
     return status
+
+
+def shut_down_context(context: Context | None = None) -> None:
+    """``try_shutdown()`` of ``context`` (default: rclpy's), which checks then shuts down: rclpy's
+    signal handler may shut the context down in between (seen on Jazzy: "rcl_shutdown already
+    called"), and that is the same end."""
+    try:
+        rclpy.try_shutdown(context=context)
+    except RCLError:
+        if rclpy.ok(context=context):
+            raise
