@@ -36,7 +36,7 @@ from ._models import (
     parse_operations,
 )
 from ._notify import NotificationCallback
-from ._policies import DenialPolicy, FailureRetryPolicy, NotReadyPolicy
+from ._policies import DenialPolicy, FailureRetryPolicy, FailureStreakPolicy, NotReadyPolicy
 from ._queue import DEFAULT_SORT_RULES, DispatchQueue, SortRule
 from ._runner import OperationRunner
 from ._sqlite_store import SQLiteStore
@@ -66,6 +66,7 @@ __all__ = [
     "ErrorKind",
     "EventType",
     "FailureRetryPolicy",
+    "FailureStreakPolicy",
     "InvalidStateError",
     "MemoryStore",
     "NotFoundError",

@@ -8,8 +8,10 @@ store) is it applied to memory, in one step under the state lock. A write
 that fails therefore leaves memory exactly as it was, and the caller gets
 the store's StorageError: nothing is ever in memory that is not on disk.
 
-Every change records at least one event (an add, a request, a start...):
-one that records none changed nothing and is not written.
+Nearly every change records an event (an add, a request, a start...); a
+repeated denial that is only counted (see ``_repeats.py``) sets a fact and
+records none. One that does neither changed nothing on disk and is not
+written (its ``then`` steps, the dispatcher's own bookkeeping, still run).
 """
 
 from __future__ import annotations

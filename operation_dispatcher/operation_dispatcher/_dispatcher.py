@@ -51,9 +51,10 @@ from ._models import (
     utcnow,
 )
 from ._notify import NotificationCallback
-from ._policies import DenialPolicy, FailureRetryPolicy, NotReadyPolicy
+from ._policies import DenialPolicy, FailureRetryPolicy, FailureStreakPolicy, NotReadyPolicy
 from ._queue import DispatchQueue, SortRule
 from ._recovery import recover
+from ._repeats import AnswerRun
 from ._runner import OperationRunner
 from ._store import SkippedRow, Store
 
@@ -122,6 +123,9 @@ class OperationDispatcher:
         denial_policy: cooldown after a denied start and how many denials
             in a row pause the dispatcher.
         failure_retry: opt-in re-queueing of failed operations with back-off.
+        failure_streak: how many operations failing in a row pause the
+            dispatcher (5 by default; a robot that rejects every goal would
+            otherwise fail the whole queue in seconds).
         not_ready_policy: when a start answered "not ready" without a
             ``retry_after`` is asked again (0.1 s doubling to 0.5 s).
         runner: the executor to tell about approved starts, cancels, pauses
@@ -150,6 +154,7 @@ class OperationDispatcher:
         default_decision: bool = True,
         denial_policy: DenialPolicy | None = None,
         failure_retry: FailureRetryPolicy | None = None,
+        failure_streak: FailureStreakPolicy | None = None,
         not_ready_policy: NotReadyPolicy | None = None,
         runner: OperationRunner | None = None,
         store: Store | None = None,
@@ -172,6 +177,7 @@ class OperationDispatcher:
         self._denial_policy = denial_policy or DenialPolicy()
         self._denied_at: datetime | None = None  # when the cooldown running now began, if a denial began it
         self.failure_retry = failure_retry
+        self.failure_streak = failure_streak or FailureStreakPolicy()
         self.not_ready_policy = not_ready_policy or NotReadyPolicy()
         self.on_interrupted = on_interrupted
         self.on_dependency_failed = on_dependency_failed
@@ -198,6 +204,9 @@ class OperationDispatcher:
         self._paused = False
         self._paused_reason: str | None = None
         self._consecutive_denials = 0
+        self._consecutive_failures = 0
+        self._answers: AnswerRun | None = None  # the answers in a row, alike, to one operation's starts (see _repeats.py)
+        self._withheld: EventRow | None = None  # the start request in flight, sent unrecorded (a repeat)
         self._not_ready_streak = 0  # not-ready answers to starts in a row (never counted as denials)
         self._cooldown_until: datetime | None = None  # no start is asked before (after a denial or a not-ready answer)
         self._storage_error: str | None = None
@@ -233,8 +242,8 @@ class OperationDispatcher:
 
     def _change(self, build: Callable[..., T], *args: Any) -> T:
         """Build one change with ``build(change, *args)`` (write lock held), write it to the
-        store, apply it, publish its events. Every change records at least one event; one
-        that records none changed nothing.
+        store, apply it, publish its events. A change records events or sets facts (a
+        repeated denial only counts its retry); one that does neither is not written.
 
         On the hot path of every life cycle: kept to one call for all of it.
         """
@@ -242,11 +251,15 @@ class OperationDispatcher:
             change = Change()
             result = build(change, *args)
             events = change.events
-            if not events:
+            if not events and not change.updates:
+                if change.then:  # the dispatcher's own bookkeeping only (a repeated answer counted): nothing to write
+                    with self._state_lock:
+                        for step in change.then:
+                            step()
                 return result
             store, journal = self._store, self._journal
             publish = journal.notifier.subscribers
-            if store is not None or publish:
+            if events and (store is not None or publish):
                 change.models = models = [journal.model(row) for row in events]
             if store is None:
                 self._apply(change)  # the write lock is the state lock
@@ -254,7 +267,7 @@ class OperationDispatcher:
                 self._write(store, change)
                 with self._state_lock:
                     self._apply(change)
-            if publish:
+            if publish and events:
                 journal.publish(models)  # inside the write lock: subscribers see changes in order
         return result
 
@@ -441,6 +454,7 @@ class OperationDispatcher:
             now = utcnow()
             self._move(change, entry, S.FAILED, "fail", termination_reason=reason, finished_at=now)
             self._finish(change, entry.id, E.OPERATION_FAILED, {"reason": reason, "requeued": False, **metadata}, now)
+            self._failed_in_a_row(change, entry.id, reason)
             return
         assert self.failure_retry is not None
         self._move(
@@ -458,6 +472,19 @@ class OperationDispatcher:
         meta = {"reason": reason, "requeued": True, "attempts": entry.attempts, "retry_in_seconds": backoff, **metadata}
         meta["max_attempts"] = self.failure_retry.max_attempts
         self._event(change, E.OPERATION_FAILED, entry.id, meta)
+        self._failed_in_a_row(change, entry.id, reason)
+
+    def _failed_in_a_row(self, change: Change, op_id: str, reason: str) -> None:
+        """Count a failure into the streak; at ``failure_streak.max_failures`` the dispatcher pauses itself."""
+        failures = self._consecutive_failures + 1
+
+        def counted() -> None:
+            self._consecutive_failures = failures
+
+        change.then.append(counted)
+        if self.failure_streak.pauses(failures) and not self._paused:
+            reason = f"{failures} operations failed in a row; last reason: {reason}"
+            self._set_paused(change, reason, automatic=True, cause="failures", consecutive_failures=failures, operation_id=op_id)
 
     def _finish(
         self,
@@ -483,6 +510,7 @@ class OperationDispatcher:
             self._history.append(op_id)
             if completed:
                 self._queue.mark_completed(op_id)
+                self._consecutive_failures = 0
             else:
                 self._queue.mark_ended(op_id)
 
@@ -719,7 +747,7 @@ class OperationDispatcher:
         self._set_paused(change, reason, automatic=False)
 
     def resume(self) -> DispatcherSnapshot:
-        """Start dispatching again; clears the denial counter and cooldown."""
+        """Start dispatching again; clears the denial and failure streaks and the cooldown."""
         self._change(self._resume)
         self._kick()
         return self.snapshot()
@@ -733,6 +761,7 @@ class OperationDispatcher:
         def resumed() -> None:
             self._paused, self._paused_reason = False, None
             self._consecutive_denials, self._cooldown_until, self._not_ready_streak, self._denied_at = 0, None, 0, None
+            self._consecutive_failures, self._answers = 0, None
 
         change.then.append(resumed)
 
@@ -839,6 +868,14 @@ class OperationDispatcher:
             release = self._queue.next_release()
             return None, None if release is None else max((release - now).total_seconds(), 0.0)
         metadata = {"retry_count": entry.retry_count, "attempt": entry.attempts + 1}
+        run = self._answers
+        if run is not None and run.quiet(entry.id):  # a repeat: asked unrecorded (see _repeats.py)
+            journal = self._journal
+            event_id = f"{journal.prefix}-{journal.count:09d}-unrecorded-{run.unrecorded + 1}"
+            quiet = Change()
+            quiet.events.append(event_row(event_id, E.OPERATION_START_REQUESTED, entry.id, entry.execution_id, metadata))
+            self._withheld = quiet.events[0]
+            return quiet, None
         self._event(change, E.OPERATION_START_REQUESTED, entry.id, metadata, execution_id=entry.execution_id)
         return change, None
 
@@ -874,70 +911,123 @@ class OperationDispatcher:
 
     def _start_decided(self, change: Change, op_id: str, decision: Decision) -> Entry | None:
         """Record the decision on a start; returns the started entry, if it started."""
+        withheld, self._withheld = self._withheld, None
         entry = self._startable(op_id)
         if entry is None:
             return None  # cancelled while the start was being decided
         if not decision.approved:
-            if decision.not_ready:
-                self._start_deferred(change, entry, decision)
+            run = self._answers
+            if withheld is not None and run is not None and run.repeated_by(op_id, decision):
+                repeat: AnswerRun | None = run  # counted, not recorded (unless it pauses the dispatcher)
             else:
-                self._start_denied(change, entry, decision)
+                repeat = None
+                self._record_withheld(change, withheld)
+            if decision.not_ready:
+                self._start_deferred(change, entry, decision, repeat)
+            else:
+                self._start_denied(change, entry, decision, repeat, withheld)
             return None
         if self._paused or self._stop_requested:
             return None  # paused or stopping meanwhile: ask again later
-        now, attempt = utcnow(), entry.attempts + 1
+        self._record_withheld(change, withheld)
+        now, attempt, run = utcnow(), entry.attempts + 1, self._answers
+        metadata = {"attempt": attempt, "data": decision.data or None}
+        if run is not None and run.operation_id == op_id and run.unrecorded:
+            metadata["unrecorded_repeats"] = run.unrecorded
         self._move(change, entry, S.RUNNING, "start", started_at=now, progress=0.0, attempts=attempt, not_before=None)
-        self._event(change, E.OPERATION_STARTED, op_id, {"attempt": attempt, "data": decision.data or None}, now, entry.execution_id)
+        self._event(change, E.OPERATION_STARTED, op_id, metadata, now, entry.execution_id)
 
         def started() -> None:
             self._queue.remove(op_id)
             self._queue.mark_started(op_id)
             self._active = op_id
             self._consecutive_denials = self._not_ready_streak = 0
+            self._answers = None
 
         change.then.append(started)
         return entry
 
-    def _start_denied(self, change: Change, entry: Entry, decision: Decision) -> None:
+    def _record_withheld(self, change: Change, withheld: EventRow | None) -> None:
+        """Record the unrecorded start request whose answer is recorded (the answer differs from the
+        repeats, or pauses): the log keeps every recorded answer after its request, which keeps its time."""
+        if withheld is not None:
+            row = self._event(change, E.OPERATION_START_REQUESTED, withheld[2], {}, execution_id=withheld[3])
+            change.events[-1] = (row[0], *withheld[1:])
+
+    def _answered(self, change: Change, op_id: str, decision: Decision, repeat: AnswerRun | None) -> dict[str, Any]:
+        """Count an answer into the run of alike answers (``repeat``: it repeats the run and is not
+        recorded) or start a new run; the metadata to record with a recorded answer."""
+        if repeat is not None:
+
+            def counted() -> None:
+                repeat.count += 1
+                repeat.unrecorded += 1
+
+            change.then.append(counted)
+            return {}
+        run = self._answers
+        left_out = run.unrecorded if run is not None and run.operation_id == op_id and run.unrecorded else None
+
+        def begun() -> None:
+            self._answers = AnswerRun.of(op_id, decision) if run is None or not run.repeated_by(op_id, decision) else run
+            if self._answers is run and run is not None:
+                run.count, run.unrecorded = run.count + 1, 0
+
+        change.then.append(begun)
+        return {"unrecorded_repeats": left_out}
+
+    def _start_denied(
+        self, change: Change, entry: Entry, decision: Decision, repeat: AnswerRun | None, withheld: EventRow | None
+    ) -> None:
         policy = self.denial_policy
         change.set(entry, {"retry_count": entry.retry_count + 1})
         entry = change.entry(entry)
         denials = self._consecutive_denials + 1
+        pauses = denials >= policy.max_retries
+        if pauses and repeat is not None:  # the denial that pauses the dispatcher is always recorded
+            self._record_withheld(change, withheld)
+            repeat = None
         denied_at = utcnow()
         cooldown_until = denied_at + timedelta(seconds=policy.waited)
-        metadata = {
-            "retry_count": entry.retry_count,
-            "consecutive_denials": denials,
-            "max_retries": policy.max_retries,
-            "cooldown_seconds": policy.cooldown_seconds,
-            "reason": decision.reason,
-            "data": decision.data,
-        }
-        self._event(change, E.OPERATION_START_DENIED, entry.id, metadata)
+        counted = self._answered(change, entry.id, decision, repeat)
+        if repeat is None:
+            metadata = {
+                "retry_count": entry.retry_count,
+                "consecutive_denials": denials,
+                "max_retries": policy.max_retries,
+                "cooldown_seconds": policy.cooldown_seconds,
+                "reason": decision.reason,
+                "data": decision.data,
+                **counted,
+            }
+            self._event(change, E.OPERATION_START_DENIED, entry.id, metadata)
 
         def denied() -> None:
             self._consecutive_denials, self._cooldown_until, self._denied_at = denials, cooldown_until, denied_at
             self._not_ready_streak = 0
 
         change.then.append(denied)
-        if denials >= policy.max_retries:
+        if pauses:
             reason = f"{denials} start requests denied in a row; last reason: {decision.reason}"
-            self._set_paused(change, reason, automatic=True, operation_id=entry.id)
+            self._set_paused(change, reason, automatic=True, cause="denials", operation_id=entry.id)
 
-    def _start_deferred(self, change: Change, entry: Entry, decision: Decision) -> None:
+    def _start_deferred(self, change: Change, entry: Entry, decision: Decision, repeat: AnswerRun | None) -> None:
         """Not ready: the operation stays QUEUED, its counters and the denial streak as they are;
         the loop asks again after the answer's ``retry_after``, else the not-ready back-off."""
         streak = self._not_ready_streak + 1
         wait = decision.retry_after or self.not_ready_policy.backoff(streak)
         ask_again_at = utcnow() + timedelta(seconds=wait)
-        metadata = {
-            "reason": decision.reason,
-            "retry_in_seconds": wait,
-            "not_ready_streak": streak,
-            "retry_count": entry.retry_count,
-            "data": decision.data,
-        }
-        self._event(change, E.OPERATION_START_DEFERRED, entry.id, metadata)
+        counted = self._answered(change, entry.id, decision, repeat)
+        if repeat is None:
+            metadata = {
+                "reason": decision.reason,
+                "retry_in_seconds": wait,
+                "not_ready_streak": streak,
+                "retry_count": entry.retry_count,
+                "data": decision.data,
+                **counted,
+            }
+            self._event(change, E.OPERATION_START_DEFERRED, entry.id, metadata)
 
         def deferred() -> None:
             self._not_ready_streak, self._cooldown_until, self._denied_at = streak, ask_again_at, None
@@ -1062,6 +1152,7 @@ class OperationDispatcher:
                 queue_length=len(self._queue),
                 counts={s: self._ledger.count(s) for s in OperationState},
                 consecutive_denials=self._consecutive_denials,
+                consecutive_failures=self._consecutive_failures,
                 cooldown_until=self._cooldown_until,
                 storage_error=self._storage_error,
                 recovery_skipped=len(self._skipped),

@@ -426,6 +426,9 @@ class DispatcherSnapshot(BaseModel):
     queue_length: int
     counts: dict[OperationState, int]
     consecutive_denials: int
+    consecutive_failures: int = Field(
+        default=0, description="Operations failed in a row (none completed since, no resume): at max_failures the dispatcher pauses itself."
+    )
     cooldown_until: datetime | None = None
     storage_error: str | None = Field(
         default=None, description="Why the last write to the store failed, while the loop retries it; None once one succeeds."

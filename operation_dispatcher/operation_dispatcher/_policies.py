@@ -32,6 +32,23 @@ class DenialPolicy:
 
 
 @dataclass(frozen=True)
+class FailureStreakPolicy:
+    """After ``max_failures`` operations failed in a row (none completed in between) the
+    dispatcher pauses itself, as after a denial streak: a robot that rejects or aborts every
+    goal would otherwise fail the whole queue in seconds. 0 = never pause for failures."""
+
+    max_failures: int = 5
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_failures, bool) or not isinstance(self.max_failures, int) or self.max_failures < 0:
+            raise ValidationError("max_failures must be a whole number >= 0 (0 = never pause)", field="max_failures")
+
+    def pauses(self, failures: int) -> bool:
+        """Whether ``failures`` in a row pause the dispatcher."""
+        return 0 < self.max_failures <= failures
+
+
+@dataclass(frozen=True)
 class FailureRetryPolicy:
     """Opt-in: a FAILED operation is queued again after an exponential
     back-off, until it has been started ``max_attempts`` times."""

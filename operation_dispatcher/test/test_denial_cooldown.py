@@ -33,7 +33,9 @@ async def test_a_new_policy_shortens_the_cooldown_already_running():
 
 async def test_a_cooldown_of_zero_still_waits_the_minimum():
     recorder = EventRecorder()
-    d = OperationDispatcher("r", lambda e: False, recorder, denial_policy=DenialPolicy(cooldown_seconds=0, max_retries=1000))
+    numbers = itertools.count()  # each denial says something new, so each is recorded (repeats are only counted)
+    d = OperationDispatcher("r", lambda e: (False, f"no {next(numbers)}"), recorder,
+                            denial_policy=DenialPolicy(cooldown_seconds=0, max_retries=1000))
     async with running(d):
         d.add({"id": "a"})
         t0 = time.monotonic()

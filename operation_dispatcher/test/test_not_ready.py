@@ -102,9 +102,12 @@ class BootingBusinessLogic:
         self.is_ready = False
         self.retry_after = retry_after
         self.asked: list[float] = []
+        self._wanted: tuple[int, asyncio.Event] | None = None
 
-    def __call__(self, event: DispatchEvent) -> object:
+    def __call__(self, event: DispatchEvent) -> object:  # called on the dispatcher's loop
         self.asked.append(time.monotonic())
+        if self._wanted is not None and len(self.asked) >= self._wanted[0]:
+            self._wanted[1].set()
         if event.event_type is E.OPERATION_START_REQUESTED and not self.is_ready:
             return Decision.later("battery level unknown: no reading yet", retry_after=self.retry_after, data={"input": "battery_state"})
         return True
@@ -113,13 +116,20 @@ class BootingBusinessLogic:
         self.is_ready = True
         return time.monotonic()
 
+    async def until_asked(self, count: int, timeout: float = 10.0) -> None:
+        """Wait for the ``count``-th request (repeated not-ready answers are counted, not recorded)."""
+        reached = asyncio.Event()
+        self._wanted = (count, reached)
+        if len(self.asked) < count:
+            await asyncio.wait_for(reached.wait(), timeout)
+
 
 async def test_not_ready_starts_never_count_as_denials_nor_pause_and_start_soon_after_ready(recorder):
     logic = BootingBusinessLogic()
     d = OperationDispatcher(RESOURCE, logic, recorder, denial_policy=DenialPolicy(cooldown_seconds=0.05, max_retries=2))
     d.add([Operation(id=f"op-{i}", resource_id=RESOURCE) for i in range(3)])
     async with running(d):
-        await recorder.wait_event(E.OPERATION_START_DEFERRED, "op-0", count=6, timeout=10.0)  # three times max_retries
+        await logic.until_asked(6)  # three times max_retries
         snap = d.snapshot()
         assert snap.status.value == "RUNNING" and snap.consecutive_denials == 0 and not snap.paused
         assert d.get("op-0").execution.state is OperationState.QUEUED
@@ -146,10 +156,10 @@ async def test_a_deferral_event_names_reason_wait_and_streak_and_the_back_off_gr
     d = OperationDispatcher(RESOURCE, logic, recorder, not_ready_policy=NotReadyPolicy(first_seconds=0.05, max_seconds=0.2))
     d.add(Operation(id="a", resource_id=RESOURCE))
     async with running(d):
-        await recorder.wait_event(E.OPERATION_START_DEFERRED, "a", count=5, timeout=10.0)
-    deferred = recorder.of(E.OPERATION_START_DEFERRED, "a")[:5]
-    assert [e.metadata["retry_in_seconds"] for e in deferred] == [0.05, 0.1, 0.2, 0.2, 0.2]
-    assert [e.metadata["not_ready_streak"] for e in deferred] == [1, 2, 3, 4, 5]
+        await logic.until_asked(5)
+    deferred = recorder.of(E.OPERATION_START_DEFERRED, "a")  # the first RECORDED_REPEATS; later alike ones are counted
+    assert [e.metadata["retry_in_seconds"] for e in deferred] == [0.05, 0.1, 0.2]
+    assert [e.metadata["not_ready_streak"] for e in deferred] == [1, 2, 3]
     first = deferred[0].metadata
     assert first["reason"] == "battery level unknown: no reading yet" and first["data"] == {"input": "battery_state"}
     assert first["retry_count"] == 0 and "consecutive_denials" not in first

@@ -6,9 +6,10 @@ node, ``hardware_id`` the resource. The level says whether someone should
 look, by these documented rules:
 
 - ERROR: the store refuses writes (``store`` says why), or the dispatcher
-  paused itself after a streak of denied starts (it stays paused until
-  ``dispatcher/resume``).
-- WARN: :data:`DENIAL_STREAK_WARN` or more starts denied in a row, the
+  paused itself after a streak of denied starts or failed operations (it
+  stays paused until ``dispatcher/resume``).
+- WARN: :data:`DENIAL_STREAK_WARN` or more starts denied in a row,
+  :data:`FAILURE_STREAK_WARN` or more operations failed in a row, the
   business logic did not answer the last handshake, or it answered slower
   than half the handshake timeout (the next slow answer may be a timeout).
 - OK otherwise, again as soon as the cause is gone.
@@ -17,7 +18,8 @@ look, by these documented rules:
 without a graph; :class:`DiagnosticsPublisher` feeds it and publishes the
 result once a second (:data:`PERIOD`) and at once on each level change.
 "Paused itself" follows the OPERATION_DISPATCHER_PAUSED events' ``automatic``
-flag (the core sets it for the pause after ``max_retries`` denials), and
+flag (the core sets it for the pause after ``max_retries`` denials or
+``max_consecutive_failures`` failures), and
 after a restart the last one in the store.
 """
 
@@ -38,6 +40,8 @@ TOPIC = "/diagnostics"
 
 DENIAL_STREAK_WARN = 2
 """Starts denied in a row from which the status is WARN (one denial is the business logic doing its job)."""
+FAILURE_STREAK_WARN = 2
+"""Operations failed in a row from which the status is WARN (one failure can be the world; two, the robot)."""
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR  # one byte each: they order
 
@@ -68,6 +72,8 @@ def dispatcher_status(
         problems.append((ERROR, f"paused itself: {snapshot.paused_reason}"))
     if snapshot.consecutive_denials >= DENIAL_STREAK_WARN:
         problems.append((WARN, f"{snapshot.consecutive_denials} starts denied in a row"))
+    if snapshot.consecutive_failures >= FAILURE_STREAK_WARN:
+        problems.append((WARN, f"{snapshot.consecutive_failures} operations failed in a row"))
     if handshakes.answered is False:
         problems.append((WARN, "business logic did not answer the last handshake"))
     elif handshakes.latency is not None and handshakes.latency > handshakes.timeout / 2:
@@ -82,6 +88,7 @@ def dispatcher_status(
         "current_operation": snapshot.current_operation_id or "",
         "current_operation_age_s": "" if age is None else f"{age:.1f}",
         "consecutive_denials": str(snapshot.consecutive_denials),
+        "consecutive_failures": str(snapshot.consecutive_failures),
         "paused_reason": snapshot.paused_reason or "",
         "store": snapshot.storage_error or "ok",
         "business_logic": {None: "not asked yet", True: "answering", False: "not answering"}[handshakes.answered],

@@ -78,6 +78,7 @@ from operation_dispatcher import (
     DispatcherError,
     DispatchEvent,
     FailureRetryPolicy,
+    FailureStreakPolicy,
     InvalidStateError,
     NotReadyPolicy,
     OperationDispatcher,
@@ -208,6 +209,7 @@ class DispatcherNode(LifecycleNode):
             default_decision=p["default_decision"] == "approve",
             denial_policy=DenialPolicy(cooldown_seconds=p["cooldown_seconds"], max_retries=p["max_retries"]),
             failure_retry=self._failure_retry(p),
+            failure_streak=FailureStreakPolicy(p["max_consecutive_failures"]),
             not_ready_policy=self._not_ready(p),
             runner=self.runner,
             store=self._store,
@@ -390,6 +392,7 @@ class DispatcherNode(LifecycleNode):
             try:
                 denial = DenialPolicy(cooldown_seconds=values["cooldown_seconds"], max_retries=values["max_retries"])
                 retry, not_ready = self._failure_retry(values), self._not_ready(values)
+                streak = FailureStreakPolicy(values["max_consecutive_failures"])
             except DispatcherError as exc:
                 problem = exc.message
         if problem is not None:
@@ -398,7 +401,7 @@ class DispatcherNode(LifecycleNode):
             return SetParametersResult(successful=True)
         self._params = values
         d = self.dispatcher
-        d.denial_policy, d.failure_retry, d.not_ready_policy = denial, retry, not_ready
+        d.denial_policy, d.failure_retry, d.failure_streak, d.not_ready_policy = denial, retry, streak, not_ready
         d.default_decision = values["default_decision"] == "approve"
         d.request_timeout = self._request_timeout(values["handshake_timeout"])
         self.handshake.timeout = values["handshake_timeout"]

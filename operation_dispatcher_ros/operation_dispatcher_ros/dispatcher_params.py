@@ -55,6 +55,10 @@ SPECS: dict[str, Spec] = {
     "default_decision": Spec("deny", "What applies when the business logic does not answer in time: approve or deny.", choices=("approve", "deny")),
     "cooldown_seconds": Spec(2.0, "After a denied start, wait this long (at least 0.1 s) before asking again; a change applies to the wait already running.", low=0.0, high=3600.0),
     "max_retries": Spec(5, "Denied starts in a row after which the dispatcher pauses itself.", low=1, high=1000000),
+    "max_consecutive_failures": Spec(
+        5, "Operations failed in a row (none completed between) after which the dispatcher pauses itself; 0 = never.",
+        low=0, high=1000000,
+    ),
     "failure_retry_enabled": Spec(False, "Queue a FAILED operation again after a back-off."),
     "failure_retry_max_attempts": Spec(3, "Starts an operation gets in total when failure retry is enabled.", low=1, high=1000),
     "failure_retry_backoff": Spec(1.0, "Seconds before the first retry of a failed operation.", low=0.0, high=3600.0),

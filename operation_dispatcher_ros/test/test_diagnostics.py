@@ -1,5 +1,5 @@
 """The diagnostics levels, as documented in diagnostics.py: ERROR on a refusing store or a self-pause,
-WARN on a denial streak or an unanswering / slow business logic, OK once the cause is gone."""
+WARN on a denial or failure streak or an unanswering / slow business logic, OK once the cause is gone."""
 
 from datetime import timedelta
 
@@ -7,7 +7,15 @@ import pytest
 
 from operation_dispatcher import DispatcherSnapshot, DispatcherStatus, OperationState
 from operation_dispatcher._models import utcnow
-from operation_dispatcher_ros.diagnostics import DENIAL_STREAK_WARN, ERROR, OK, WARN, Handshakes, dispatcher_status
+from operation_dispatcher_ros.diagnostics import (
+    DENIAL_STREAK_WARN,
+    ERROR,
+    FAILURE_STREAK_WARN,
+    OK,
+    WARN,
+    Handshakes,
+    dispatcher_status,
+)
 
 
 def snapshot(**overrides):
@@ -63,6 +71,15 @@ def test_a_healthy_dispatcher_is_ok_and_says_what_it_holds():
         ),
         (snapshot(consecutive_denials=DENIAL_STREAK_WARN), Handshakes(), False, WARN, "2 starts denied in a row"),
         (snapshot(consecutive_denials=1), Handshakes(), False, OK, "running"),
+        (snapshot(consecutive_failures=FAILURE_STREAK_WARN), Handshakes(), False, WARN, "2 operations failed in a row"),
+        (snapshot(consecutive_failures=1), Handshakes(), False, OK, "running"),
+        (
+            snapshot(paused=True, status=DispatcherStatus.PAUSED, paused_reason="5 operations failed in a row; last reason: x"),
+            Handshakes(),
+            True,
+            ERROR,
+            "paused itself: 5 operations failed in a row",
+        ),
         (snapshot(), Handshakes(answered=False), False, WARN, "did not answer"),
         (snapshot(), Handshakes(answered=True, latency=1.5, timeout=2.0), False, WARN, "answers slowly"),
         (snapshot(paused=True, status=DispatcherStatus.PAUSED, paused_reason="by operator"), Handshakes(), False, OK, "paused"),
