@@ -929,7 +929,8 @@ class OperationDispatcher:
             return None
         if self._paused or self._stop_requested:
             return None  # paused or stopping meanwhile: ask again later
-        self._record_withheld(change, withheld)
+        if withheld is not None:
+            self._record_withheld(change, withheld)
         now, attempt, run = utcnow(), entry.attempts + 1, self._answers
         metadata = {"attempt": attempt, "data": decision.data or None}
         if run is not None and run.operation_id == op_id and run.unrecorded:
