@@ -9,9 +9,11 @@ look, by these documented rules:
   paused itself after a streak of denied starts or failed operations (it
   stays paused until ``dispatcher/resume``).
 - WARN: :data:`DENIAL_STREAK_WARN` or more starts denied in a row,
-  :data:`FAILURE_STREAK_WARN` or more operations failed in a row, the
-  business logic did not answer the last handshake, or it answered slower
-  than half the handshake timeout (the next slow answer may be a timeout).
+  :data:`FAILURE_STREAK_WARN` or more operations failed in a row, more than
+  one business logic serving the start handshake (the dispatcher decides
+  nothing then), the business logic did not answer the last handshake, or
+  it answered slower than half the handshake timeout (the next slow answer
+  may be a timeout).
 - OK otherwise, again as soon as the cause is gone.
 
 :func:`dispatcher_status` is a pure function of what the node knows, tested
@@ -53,6 +55,8 @@ class Handshakes:
     answered: bool | None = None  # None: no handshake yet
     latency: float | None = None  # seconds, of the last answered one
     timeout: float = 2.0
+    servers: int | None = None  # business logics serving the start handshake, as this node's graph shows them
+    service: str = "handshake/start"
 
 
 def dispatcher_status(
@@ -74,6 +78,8 @@ def dispatcher_status(
         problems.append((WARN, f"{snapshot.consecutive_denials} starts denied in a row"))
     if snapshot.consecutive_failures >= FAILURE_STREAK_WARN:
         problems.append((WARN, f"{snapshot.consecutive_failures} operations failed in a row"))
+    if handshakes.servers is not None and handshakes.servers > 1:
+        problems.append((WARN, f"{handshakes.servers} business logics serve {handshakes.service}; only one may decide"))
     if handshakes.answered is False:
         problems.append((WARN, "business logic did not answer the last handshake"))
     elif handshakes.latency is not None and handshakes.latency > handshakes.timeout / 2:
@@ -93,6 +99,7 @@ def dispatcher_status(
         "store": snapshot.storage_error or "ok",
         "business_logic": {None: "not asked yet", True: "answering", False: "not answering"}[handshakes.answered],
         "handshake_latency_s": "" if handshakes.latency is None else f"{handshakes.latency:.3f}",
+        "business_logic_servers": "" if handshakes.servers is None else str(handshakes.servers),
     }
     return DiagnosticStatus(
         level=level,
@@ -107,7 +114,7 @@ class DiagnosticsPublisher:
     """Publishes one dispatcher's status on :data:`TOPIC`: every :data:`PERIOD` and on each level change.
 
     ``handshakes`` is read on every status (the bridge's ``last_answered``,
-    ``last_latency`` and ``timeout``). Thread-safe: the node calls
+    ``last_latency``, ``timeout`` and ``start_servers()``, a graph query). Thread-safe: the node calls
     :meth:`on_event` from the core's notifier thread and :meth:`publish`
     from its timer.
     """
@@ -138,7 +145,7 @@ class DiagnosticsPublisher:
         return dispatcher_status(
             self._node.get_fully_qualified_name(),
             self._dispatcher.snapshot(),
-            Handshakes(answered=h.last_answered, latency=h.last_latency, timeout=h.timeout),
+            Handshakes(h.last_answered, h.last_latency, h.timeout, h.start_servers(), h.start_service),
             paused_automatically=self._paused_automatically,
             current_started_at=current.execution.started_at if current is not None else None,
             now=datetime.now(timezone.utc),

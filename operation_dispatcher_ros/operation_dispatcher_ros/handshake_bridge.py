@@ -92,6 +92,14 @@ class HandshakeBridge:
         return self._answered
 
     @property
+    def start_service(self) -> str:
+        return str(self._clients["start"].srv_name)
+
+    def start_servers(self) -> int:
+        """Business logics on this node's graph serving the start handshake now (more than one decides nothing)."""
+        return int(self._node.count_services(self._clients["start"].srv_name))
+
+    @property
     def last_latency(self) -> float | None:
         """Seconds from sending the last answered handshake to its answer (resends included)."""
         return self._latency

@@ -81,6 +81,8 @@ def test_a_healthy_dispatcher_is_ok_and_says_what_it_holds():
             "paused itself: 5 operations failed in a row",
         ),
         (snapshot(), Handshakes(answered=False), False, WARN, "did not answer"),
+        (snapshot(), Handshakes(servers=2, service="/r/handshake/start"), False, WARN, "2 business logics serve /r/handshake/start"),
+        (snapshot(), Handshakes(servers=1), False, OK, "running"),
         (snapshot(), Handshakes(answered=True, latency=1.5, timeout=2.0), False, WARN, "answers slowly"),
         (snapshot(paused=True, status=DispatcherStatus.PAUSED, paused_reason="by operator"), Handshakes(), False, OK, "paused"),
     ],
