@@ -14,7 +14,10 @@
   cancel that comes while the start still waits for the robot's answer is
   kept: the goal is cancelled as soon as it is accepted (or not sent at
   all), and cancel() returns once the robot has stopped it, all within
-  ``cancel_timeout``;
+  ``cancel_timeout``. A robot that refuses (its answer does not list the
+  goal among those canceling) fails the cancel at once, naming the
+  refusal, unless the goal ended as the cancel was asked (see
+  :func:`cancel_refusal`);
 - pause / resume: the action has no pause, so the robot serves
   ``<action>/pause`` and ``<action>/resume`` (std_srvs/Trigger); a robot
   without them gets PAUSE_DENIED "executor could not pause: ...".
@@ -58,12 +61,39 @@ from .qos import SERVICES_QOS
 
 REPORT_RETRY_FIRST = 0.1  # seconds before a report the store refused is made again; doubles up to the max
 REPORT_RETRY_MAX = 5.0
+REFUSAL_GRACE = 0.5
+"""Seconds a refused cancel waits for a result anyway: a goal that ended as the cancel was asked is not refused."""
 
 _STATUS_NAMES = {
     GoalStatus.STATUS_SUCCEEDED: "succeeded",
     GoalStatus.STATUS_CANCELED: "canceled",
     GoalStatus.STATUS_ABORTED: "aborted",
 }
+
+_REFUSALS = {
+    CancelGoal.Response.ERROR_NONE: "the goal is not among those it is canceling",  # rclpy's answer to a REJECT
+    CancelGoal.Response.ERROR_REJECTED: "rejected",  # rclcpp's
+    CancelGoal.Response.ERROR_UNKNOWN_GOAL_ID: "unknown goal id",
+}
+
+
+def cancel_refusal(answer: Any, goal_id: Any) -> str | None:
+    """Why the robot's CancelGoal ``answer`` refuses to cancel goal ``goal_id``, or None when it does not.
+
+    The return code alone does not tell: an rclpy action server whose
+    cancel callback answers REJECT sends ERROR_NONE with an empty
+    ``goals_canceling`` (rclcpp sends ERROR_REJECTED). So a cancel is taken
+    only when the list holds the goal (UUID bytes, as rclpy compares them),
+    or when the goal had already ended (ERROR_GOAL_TERMINATED: its result
+    is on its way)."""
+    code = answer.return_code
+    if code == CancelGoal.Response.ERROR_GOAL_TERMINATED:
+        return None
+    wanted = bytes(goal_id.uuid)
+    if code == CancelGoal.Response.ERROR_NONE and any(bytes(g.goal_id.uuid) == wanted for g in answer.goals_canceling):
+        return None
+    why = _REFUSALS.get(code, "an unknown return code")
+    return f"the robot refused to cancel goal {wanted.hex()} (return code {code}: {why})"
 
 
 @dataclass
@@ -256,11 +286,24 @@ class ActionOperationRunner(OperationRunner):
             self._settle(request)
 
         try:
-            handle.cancel_goal_async()
+            self._cancel_best_effort(request.op_id, handle, "the late goal")
             handle.get_result_async().add_done_callback(ended)
         except Exception as exc:  # context gone during shutdown
             log.warning(f"could not cancel the late goal of {request.op_id}: {exc}")
             self._settle(request)
+
+    def _cancel_best_effort(self, op_id: str, handle: Any, what: str) -> None:
+        """Ask the robot to cancel a goal nobody waits on; a refusal is logged, as it leaves the robot driving."""
+
+        def answered(done: Any) -> None:
+            try:
+                refusal = cancel_refusal(done.result(), handle.goal_id)
+            except Exception as exc:  # the request itself failed
+                refusal = f"no answer to the cancel ({exc})"
+            if refusal is not None:
+                self._node.get_logger().warning(f"operation {op_id}: {refusal}; {what} runs until the robot ends it")
+
+        handle.cancel_goal_async().add_done_callback(answered)
 
     def _settle(self, request: _GoalRequest) -> None:
         with self._lock:
@@ -405,7 +448,7 @@ class ActionOperationRunner(OperationRunner):
             self._held.discard(op_id)
         self._node.get_logger().error(f"operation {op_id}: {reason}")
         try:
-            handle.cancel_goal_async()  # a robot that is alive but mute should stop too
+            self._cancel_best_effort(op_id, handle, "its goal")  # a robot that is alive but mute should stop too
         except Exception as exc:  # best effort only
             self._node.get_logger().warning(f"could not cancel the goal of {op_id}: {exc}")
         dispatcher = self._require_dispatcher()
@@ -436,8 +479,14 @@ class ActionOperationRunner(OperationRunner):
                 answer = await await_rclpy_future(handle.cancel_goal_async(), max(deadline - loop.time(), 0.0))
             except asyncio.TimeoutError:
                 raise RuntimeError(f"no answer to the cancel request within {timeout:g} s") from None
-            if answer.return_code not in (CancelGoal.Response.ERROR_NONE, CancelGoal.Response.ERROR_GOAL_TERMINATED):
-                raise RuntimeError(f"the robot refused to cancel (return code {answer.return_code})")
+            refusal = cancel_refusal(answer, handle.goal_id)
+            if refusal is not None and handle.status not in _STATUS_NAMES:  # not seen ending either
+                grace = min(REFUSAL_GRACE, max(deadline - loop.time(), 0.0))
+                try:
+                    await asyncio.wait_for(asyncio.shield(stopped), grace)
+                except asyncio.TimeoutError:
+                    raise RuntimeError(refusal) from None
+                return  # it ended as the cancel was asked: its result is reported as usual
             try:
                 await asyncio.wait_for(asyncio.shield(stopped), max(deadline - loop.time(), 0.0))
             except asyncio.TimeoutError:

@@ -1,18 +1,21 @@
 """A stand-in robot that misbehaves on demand, run as its own process by the tests.
 
-    python stand_in_robot.py --ros-args -r __ns:=/ns -p accept_delay:=3.0 -p duration:=30.0 -p stop_delay:=0.0
+    python stand_in_robot.py --ros-args -r __ns:=/ns -p accept_delay:=3.0 -p duration:=30.0 -p stop_delay:=0.0 \
+        -p refuse_cancel:=false
 
 It serves ``execute_operation`` (ExecuteOperation) like a robot whose goal
 callback is slow: it decides on a goal only ``accept_delay`` seconds after
 it arrived (then accepts it), executes it for ``duration`` seconds with
 feedback every 50 ms, and honours a cancel ``stop_delay`` seconds after it
-was asked (a heavy robot braking; 0 = within 50 ms). Everything it
-does is published on ``robot_log`` (std_msgs/String, one JSON object per
-step: ``{"step": "received" | "accepted" | "executing" | "stopping" |
-"canceled" | "succeeded", "operation_id", "time" (wall clock, s),
-"executed" (seconds spent executing)}``; "stopping", with a stop_delay,
-when it first sees the cancel), latched (:data:`ROBOT_LOG_QOS`), so a test can tell what the
-robot really did and when.
+was asked (a heavy robot braking; 0 = within 50 ms), or, with
+``refuse_cancel``, refuses every cancel (its cancel callback answers
+REJECT, as a robot that must not stop mid-manoeuvre would) and drives on.
+Everything it does is published on ``robot_log`` (std_msgs/String, one
+JSON object per step: ``{"step": "received" | "accepted" | "executing" |
+"stopping" | "cancel_refused" | "canceled" | "succeeded", "operation_id",
+"time" (wall clock, s), "executed" (seconds spent executing)}``;
+"stopping", with a stop_delay, when it first sees the cancel), latched
+(:data:`ROBOT_LOG_QOS`), so a test can tell what the robot really did and when.
 
 Spun by one thread: the slow goal callback and the execute loop await
 timers of the node (in one reentrant group) instead of blocking it, so a
@@ -47,12 +50,13 @@ class StandInRobot(Node):
         self.accept_delay = float(self.declare_parameter("accept_delay", 0.0).value)
         self.duration = float(self.declare_parameter("duration", 30.0).value)
         self.stop_delay = float(self.declare_parameter("stop_delay", 0.0).value)
+        self.refuse_cancel = bool(self.declare_parameter("refuse_cancel", False).value)
         self._log = self.create_publisher(String, "robot_log", ROBOT_LOG_QOS)
         # Reentrant: a goal callback or execute loop awaiting its timer holds its group meanwhile.
         self._group = ReentrantCallbackGroup()
         self._server = ActionServer(
             self, ExecuteOperation, "execute_operation", callback_group=self._group,
-            execute_callback=self._execute, goal_callback=self._decide, cancel_callback=lambda _handle: CancelResponse.ACCEPT,
+            execute_callback=self._execute, goal_callback=self._decide, cancel_callback=self._answer_cancel,
         )
 
     def publish_step(self, step: str, operation_id: str, executed: float = 0.0) -> None:
@@ -75,6 +79,12 @@ class StandInRobot(Node):
             await self._sleep(self.accept_delay)
         self.publish_step("accepted", goal.operation.id)
         return GoalResponse.ACCEPT
+
+    def _answer_cancel(self, goal_handle: Any) -> CancelResponse:
+        if not self.refuse_cancel:
+            return CancelResponse.ACCEPT
+        self.publish_step("cancel_refused", goal_handle.request.operation.id)
+        return CancelResponse.REJECT
 
     async def _execute(self, goal_handle: Any) -> Any:
         op_id = goal_handle.request.operation.id
