@@ -86,6 +86,13 @@ def _nested(depth: int) -> dict[str, Any]:
     return value
 
 
+def _time(sec: int, nanosec: int) -> dict[str, int]:
+    """A builtin_interfaces/Time as the ROS door sends it (the other doors take dates as ISO 8601 text)."""
+    return {"sec": sec, "nanosec": nanosec}
+
+
+_ONLY_ROS_TIMES = {door: "a date is ISO 8601 text; only a ROS Time has a nanosec field" for door in ("python", "rest", "mcp")}
+
 _HTTP_BODY_LIMIT = 4 * 1024 * 1024  # operation_dispatcher.api.MAX_REQUEST_BODY_BYTES (this module imports no door)
 
 CASES: list[Case] = [
@@ -118,6 +125,12 @@ CASES: list[Case] = [
          "VALIDATION", ("operations[0].payload",), 422),
     Case("add-payload-nan", "payload holds NaN", "add", _add(_op("p-3", payload={"x": math.nan})),
          "VALIDATION", ("operations[0].payload",), 422),
+    Case("add-payload-number-overflow", "payload_json text {\"x\": 1e999} (a number that reads as infinity)", "add",
+         _add(_op("p-7", payload='{"x": 1e999}')),
+         "VALIDATION", ("operations[0].payload", "1e999"), 422,
+         not_expressible={"python": "a Python payload is a dict, not JSON text",
+                          "rest": "the payload is part of the request's JSON, not a text of its own",
+                          "mcp": "the payload is part of the request's JSON, not a text of its own"}),
     Case("add-payload-oversize", "payload of 70,000 bytes (limit 65,536)", "add",
          _add(_op("p-4", payload={"blob": "x" * 70_000})),
          "VALIDATION", ("operations[0].payload", "65536"), 422),
@@ -167,6 +180,19 @@ CASES: list[Case] = [
     Case("add-release-not-a-date", "release_date is 'next tuesday'", "add",
          _add(_op("d-3", release_date="next tuesday")),
          "VALIDATION", ("operations[0].release_date",), 422),
+    # --- add: ROS Times (sec, nanosec); a nanosec of a second or more is refused, not carried into sec
+    Case("add-release-nanosec-overflow", "release_date Time(sec=1893456000, nanosec=1,500,000,000)", "add",
+         _add(_op("t-1", release_date=_time(1_893_456_000, 1_500_000_000))),
+         "VALIDATION", ("operations[0].release_date.nanosec", "1000000000", "1500000000"), 422,
+         not_expressible=_ONLY_ROS_TIMES),
+    Case("add-due-nanosec-uint32-max", "due_date Time(sec=0, nanosec=4,294,967,295): not 4.29 s after 1970", "add",
+         _add(_op("t-2", due_date=_time(0, 2**32 - 1))),
+         "VALIDATION", ("operations[0].due_date.nanosec", "4294967295"), 422,
+         not_expressible=_ONLY_ROS_TIMES),
+    Case("add-created-nanosec-one-second", "a valid operation, then one with created_at nanosec exactly 1,000,000,000",
+         "add", _add(_op("t-3"), _op("t-4", created_at=_time(1_900_000_000, 1_000_000_000))),
+         "VALIDATION", ("operations[1].created_at.nanosec", "1000000000"), 422,
+         not_expressible=_ONLY_ROS_TIMES),
     # --- add: ids, strings, fields
     Case("add-id-too-long", "id of 200 characters (limit 128)", "add", _add(_op("x" * 200)),
          "VALIDATION", ("operations[0].id",), 422),
@@ -350,6 +376,8 @@ _DEPENDENCY_TYPES = {"finish_to_start": 0, "start_to_start": 1}
 
 
 def _ros_time(value: Any, name: str) -> tuple[int, int]:
+    if isinstance(value, dict) and set(value) == {"sec", "nanosec"}:  # a Time as it is (see _time)
+        return value["sec"], value["nanosec"]
     if not isinstance(value, str):
         raise NotExpressible(f"{name} is a builtin_interfaces/Time")
     try:
@@ -500,6 +528,11 @@ def render_table() -> str:
         "`success=false` with the `error_code` constant and a message; REST answers the status with",
         '`{"error": {"code", "message", "details": {"field"}}}`; MCP returns a tool error whose text',
         "is the same JSON. *n/a* means the door cannot carry that input at all (a typed field).",
+        "",
+        "Bad values from peers are not here: a business logic's answer (its reason, its `data_json`), a",
+        "robot's feedback or its answer to a cancel is no request a door answers with an error code, but",
+        "something the dispatcher copes with while it works (a denial saying why, a value ignored, a",
+        "cancel refused at once); docs/ros.md (Faults) and docs/business_logic.md say what it does.",
         "",
         "| case | input | code | message names | Python | ROS | REST | MCP |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",

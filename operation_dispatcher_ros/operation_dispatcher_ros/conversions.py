@@ -77,8 +77,19 @@ def error_message(exc: BaseException) -> str:
 
 # ---------------------------------------------------------------- time
 
-def time_to_datetime(stamp: Time) -> datetime | None:
-    """builtin_interfaces/Time -> aware UTC datetime; zero -> None ("unset")."""
+_NANOSEC_PER_SEC = 1_000_000_000
+
+
+def time_to_datetime(stamp: Time, field: str = "stamp") -> datetime | None:
+    """builtin_interfaces/Time -> aware UTC datetime; zero -> None ("unset").
+
+    ``nanosec`` of a second or more is a ValidationError naming
+    ``field``.nanosec, not carried into ``sec``: a peer that sends it has a
+    bug, and silently moving its date would hide it."""
+    if stamp.nanosec >= _NANOSEC_PER_SEC:
+        raise ValidationError(
+            f"{field}.nanosec: must be below {_NANOSEC_PER_SEC}; got {stamp.nanosec}", field=f"{field}.nanosec"
+        )
     if stamp.sec == 0 and stamp.nanosec == 0:
         return None
     return datetime.fromtimestamp(stamp.sec + stamp.nanosec / 1e9, tz=timezone.utc)
@@ -174,7 +185,7 @@ def operation_from_msg(message: msg.Operation, default_resource_id: str, field: 
     if duration != 0.0:
         data["planned_duration"] = duration
     for name in ("release_date", "due_date", "created_at"):
-        value = time_to_datetime(getattr(message, name))
+        value = time_to_datetime(getattr(message, name), f"{field}.{name}")
         if value is not None:
             data[name] = value
     return parse_operation(data, field)
@@ -255,7 +266,7 @@ def event_from_msg(message: msg.DispatchEvent) -> DispatchEvent:
         resource_id=message.resource_id,
         operation_id=message.operation_id or None,
         execution_id=message.execution_id or None,
-        created_at=time_to_datetime(message.stamp) or datetime(1970, 1, 1, tzinfo=timezone.utc),
+        created_at=time_to_datetime(message.stamp, "event.stamp") or datetime(1970, 1, 1, tzinfo=timezone.utc),
         metadata=parse_json_object(message.metadata_json, "event.metadata_json"),
     )
 

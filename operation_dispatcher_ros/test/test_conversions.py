@@ -156,6 +156,9 @@ def test_operations_from_msgs_names_the_index_of_the_bad_one():
         (msg.Operation(planned_duration=-1.0), "operation.planned_duration"),
         (msg.Operation(priority=2_000_000), "operation.priority"),
         (msg.Operation(release_date=Time(sec=-5)), "operation.release_date"),
+        (msg.Operation(release_date=Time(sec=5, nanosec=1_500_000_000)), "operation.release_date.nanosec"),
+        (msg.Operation(due_date=Time(sec=0, nanosec=2**32 - 1)), "operation.due_date.nanosec"),
+        (msg.Operation(created_at=Time(sec=1_900_000_000, nanosec=1_000_000_000)), "operation.created_at.nanosec"),
         (msg.Operation(dependencies=[msg.Dependency(operation_id="x", type=7)]), "operation.dependencies[0].type"),
         (msg.Operation(dependencies=[msg.Dependency(operation_id="")]), "operation.dependencies[0].operation_id"),
         (msg.Operation(payload_json='{"x": NaN}'), "operation.payload_json"),
@@ -250,6 +253,14 @@ def test_event_without_metadata_has_empty_json_and_unknown_types_are_refused():
     with pytest.raises(ValidationError) as info:
         conv.event_from_msg(msg.DispatchEvent(event_type="OPERATION_EXPLODED"))
     assert info.value.field == "event.event_type"
+
+
+def test_a_time_with_a_second_or_more_of_nanosec_is_refused_not_carried_into_sec():
+    with pytest.raises(ValidationError) as info:
+        conv.event_from_msg(msg.DispatchEvent(event_type="OPERATION_ADDED", stamp=Time(sec=5, nanosec=1_000_000_000)))
+    assert info.value.field == "event.stamp.nanosec"
+    assert info.value.message == "event.stamp.nanosec: must be below 1000000000; got 1000000000"
+    assert conv.time_to_datetime(Time(sec=5, nanosec=999_999_999)) == datetime.fromtimestamp(5.999999999, tz=timezone.utc)
 
 
 @pytest.mark.parametrize("status", list(DispatcherStatus))
