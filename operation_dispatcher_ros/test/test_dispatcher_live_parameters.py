@@ -46,3 +46,24 @@ def test_the_old_executor_parameter_names_still_apply_with_a_warning(bringup, ro
     dispatcher = next(p for p in ros_processes.processes if p.executable == "dispatcher_node")
     wait_until(lambda: "executor_goal_timeout is deprecated: use robot_goal_timeout" in dispatcher.log_tail(400), 10.0, "the warning")
     assert _set(ros_client, "executor_cancel_timeout", 3.0).successful  # at runtime too
+
+
+def test_a_lower_cooldown_applies_to_the_wait_already_running(bringup, ros_client):
+    """Issue 11, item 7: cooldown_seconds lowered from 3600 to 0.2 while a denied start waits its hour:
+    the next request goes within a second, without a pause / resume."""
+    import time
+
+    from ros_testing import event_metadata
+    from test_e2e_transport import transport
+
+    bringup(dispatcher={"cooldown_seconds": 3600.0}, business_logic={"rule": "deny_first_n", "deny_count": 1})
+    dispatcher, events = ros_client.dispatcher, ros_client.record_events()
+    dispatcher.add([transport("job", 0)])
+    denied = events.wait_event("OPERATION_START_DENIED", "job", timeout=20.0)
+    assert event_metadata(denied)["cooldown_seconds"] == 3600.0
+    lowered = time.monotonic()
+    assert _set(ros_client, "cooldown_seconds", 0.2).successful
+    events.wait_event("OPERATION_STARTED", "job", timeout=10.0)
+    assert time.monotonic() - lowered < 5.0  # not an hour: the new value applied to the running wait
+    dispatcher.wait_for("job", "COMPLETED", timeout=30.0)
+    assert not events.of_type("OPERATION_DISPATCHER_RESUMED")
