@@ -1,7 +1,7 @@
 """A stand-in robot that misbehaves on demand, run as its own process by the tests.
 
     python stand_in_robot.py --ros-args -r __ns:=/ns -p accept_delay:=3.0 -p duration:=30.0 -p stop_delay:=0.0 \
-        -p refuse_cancel:=false
+        -p refuse_cancel:=false -p bad_progress:=false
 
 It serves ``execute_operation`` (ExecuteOperation) like a robot whose goal
 callback is slow: it decides on a goal only ``accept_delay`` seconds after
@@ -9,7 +9,9 @@ it arrived (then accepts it), executes it for ``duration`` seconds with
 feedback every 50 ms, and honours a cancel ``stop_delay`` seconds after it
 was asked (a heavy robot braking; 0 = within 50 ms), or, with
 ``refuse_cancel``, refuses every cancel (its cancel callback answers
-REJECT, as a robot that must not stop mid-manoeuvre would) and drives on.
+REJECT, as a robot that must not stop mid-manoeuvre would) and drives on. With
+``bad_progress``, every other feedback's progress is out of range (5.0,
+-3.0: a robot with a units bug).
 Everything it does is published on ``robot_log`` (std_msgs/String, one
 JSON object per step: ``{"step": "received" | "accepted" | "executing" |
 "stopping" | "cancel_refused" | "canceled" | "succeeded", "operation_id",
@@ -50,6 +52,7 @@ class StandInRobot(Node):
         self.accept_delay = float(self.declare_parameter("accept_delay", 0.0).value)
         self.duration = float(self.declare_parameter("duration", 30.0).value)
         self.stop_delay = float(self.declare_parameter("stop_delay", 0.0).value)
+        self.bad_progress = bool(self.declare_parameter("bad_progress", False).value)
         self.refuse_cancel = bool(self.declare_parameter("refuse_cancel", False).value)
         self._log = self.create_publisher(String, "robot_log", ROBOT_LOG_QOS)
         # Reentrant: a goal callback or execute loop awaiting its timer holds its group meanwhile.
@@ -90,6 +93,7 @@ class StandInRobot(Node):
         op_id = goal_handle.request.operation.id
         began = time.monotonic()
         stop_asked: float | None = None
+        sent = 0
         self.publish_step("executing", op_id)
         while True:
             executed = time.monotonic() - began
@@ -108,6 +112,9 @@ class StandInRobot(Node):
                 return ExecuteOperation.Result(success=True, message="done")
             feedback = ExecuteOperation.Feedback()
             feedback.progress = float(min(executed / self.duration, 1.0)) if self.duration > 0 else 1.0
+            if self.bad_progress:  # every other message out of range, alternately above and below
+                sent += 1
+                feedback.progress = (5.0 if sent % 4 == 1 else -3.0) if sent % 2 else feedback.progress
             goal_handle.publish_feedback(feedback)
             await self._sleep(STEP)
 

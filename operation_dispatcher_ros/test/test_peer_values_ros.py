@@ -1,0 +1,95 @@
+"""Values from peers, bounded at the ROS door with real processes (issue 11, item 8): a business
+logic's 2 MB denial reason is stored cut to 1,024 characters (it was stored whole on every denial);
+its data_json with a non-finite number or nested past the limit is a denial naming the problem (it
+became `Infinity` in metadata_json, which is not JSON); and a robot's progress outside 0..1 is
+ignored like NaN (it was clamped, so progress jumped 0.1, 1.0, 0.0, 1.0). The store reads back
+whole: a dispatcher recovering from it sets nothing aside and every event is JSON."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from ros_testing import event_metadata
+from test_e2e_transport import transport
+from test_fault_late_accept import ROBOT_SCRIPT
+
+pytestmark = pytest.mark.ros
+
+ANSWERS = [
+    {"approved": False, "reason": "x" * 2_000_000},
+    {"approved": True, "data_json": '{"level": 1e999}'},
+    {"approved": True, "data_json": '{"a":' * 39 + "{}" + "}" * 39},  # 40 deep, the limit is 32
+    {"approved": True, "data_json": '{"checked": true}'},
+]
+
+
+class ScriptedLogic:
+    """Answers the start handshakes with ANSWERS, one after the other."""
+
+    def __init__(self) -> None:
+        self._answers = iter(ANSWERS)
+        self._lock = threading.Lock()
+
+    def __call__(self, request, response):
+        with self._lock:
+            answer = next(self._answers, ANSWERS[-1])
+        response.approved = answer["approved"]
+        response.reason = answer.get("reason", "")
+        response.data_json = answer.get("data_json", "")
+        return response
+
+
+def test_a_business_logic_s_oversize_and_unreadable_answers_are_bounded(bringup, ros_client, ros_namespace, tmp_path):
+    from operation_dispatcher_interfaces.srv import Handshake
+
+    ros_client.node.create_service(Handshake, "handshake/start", ScriptedLogic())  # the node is in the namespace
+    store = {"store_path": str(tmp_path / "dispatcher.db"), "cooldown_seconds": 0.0, "max_retries": 100}
+    procs = bringup(business_logic=None, dispatcher=store)
+    dispatcher, events = ros_client.dispatcher, ros_client.record_events()
+    dispatcher.add([transport("job", 0)])
+    dispatcher.wait_for("job", "COMPLETED", timeout=60.0)
+
+    denials = [event_metadata(e) for e in events.of_type("OPERATION_START_DENIED")]
+    assert len(denials) == 3, denials
+    long_reason = denials[0]["reason"]
+    assert len(long_reason) <= 1024 and long_reason.endswith("[... truncated: 2000000 characters]"), long_reason[-80:]
+    assert "infinite number (1e999 reads as infinity)" in denials[1]["reason"], denials[1]["reason"]
+    assert "nested more than 32 levels" in denials[2]["reason"], denials[2]["reason"]
+    assert event_metadata(events.wait_event("OPERATION_STARTED", "job"))["data"] == {"checked": True}
+    assert (tmp_path / "dispatcher.db").stat().st_size < 1_000_000  # the 2 MB reason was not stored
+
+    # The store reads back whole: a dispatcher recovering from it sets no row aside, and every event is JSON.
+    assert procs["dispatcher"].stop() == 0
+    from operation_dispatcher import OperationDispatcher, SQLiteStore
+
+    reopened = SQLiteStore(tmp_path / "dispatcher.db")
+    try:
+        recovered = OperationDispatcher(ros_namespace, store=reopened)
+        assert recovered.snapshot().recovery_skipped == 0
+        recorded = recovered.events("job")
+        assert [e.event_type.value for e in recorded].count("OPERATION_START_DENIED") == 3
+        for event in recorded:
+            json.dumps(event.metadata, allow_nan=False)  # ValueError on Infinity / NaN
+    finally:
+        reopened.close()
+
+def test_progress_outside_0_to_1_is_ignored(bringup, ros_client, ros_processes, ros_namespace):
+    from ros_testing import STATE_QOS
+
+    from operation_dispatcher_interfaces.action import ExecuteOperation
+    from operation_dispatcher_interfaces.msg import DispatcherState
+
+    ros_processes.start_script(ROBOT_SCRIPT, ros_namespace, {"duration": 2.0, "bad_progress": True})
+    ros_client.wait_for_action_server(ExecuteOperation, "execute_operation", 20.0)
+    states = ros_client.record(DispatcherState, "dispatcher_state", STATE_QOS)
+    bringup(business_logic={"rule": "approve_all"}, sim_robot=None)
+    dispatcher = ros_client.dispatcher
+    dispatcher.add([transport("job", 0)])
+    assert dispatcher.wait_for("job", "COMPLETED", timeout=30.0).progress == pytest.approx(1.0)
+
+    seen = [s.current_progress for s in states.snapshot() if s.current_operation_id == "job"]
+    assert len(seen) >= 3 and all(0.0 <= p <= 1.0 for p in seen), seen
+    assert seen == sorted(seen), seen  # never back to 0 nor up to 1 early: the bad values were dropped
+    assert max(seen) < 1.0, seen  # 5.0 would have been clamped to 1.0 long before the end
