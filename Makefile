@@ -34,8 +34,8 @@ bench:
 	$(RUN) python bench/core_throughput.py && $(RUN) python bench/ros_round_trip.py
 
 lint:
-	$(RUN) ruff check operation_dispatcher operation_dispatcher_ros bench
-	$(RUN) mypy operation_dispatcher/operation_dispatcher operation_dispatcher_ros/operation_dispatcher_ros
+	$(RUN) ruff check operation_dispatcher operation_dispatcher_ros operation_dispatcher_nav2 bench
+	$(RUN) mypy operation_dispatcher/operation_dispatcher operation_dispatcher_ros/operation_dispatcher_ros operation_dispatcher_nav2/operation_dispatcher_nav2
 
 clean:
 	rm -rf build build-* install install-* log .venv .venv-*

@@ -11,36 +11,16 @@ by ``speed * dt``.
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass
 from enum import Enum
 from itertools import pairwise
 from typing import Any
 
+from .route_payload import PayloadError, Point, Stop, load_payload, parse_stops
 
-class PayloadError(ValueError):
-    """The payload is not a task this robot can drive; the message names the field."""
+__all__ = ["Mission", "Outcome", "PayloadError", "Point", "SimRobot", "Stop", "Task", "parse_task"]
 
-
-@dataclass(frozen=True)
-class Point:
-    x: float
-    y: float
-
-    def distance_to(self, other: Point) -> float:
-        return math.hypot(other.x - self.x, other.y - self.y)
-
-    def __str__(self) -> str:
-        return f"({self.x:.2f}, {self.y:.2f})"
-
-
-@dataclass(frozen=True)
-class Stop:
-    """One point of a route, with a name for status texts ("pickup", "waypoint 2")."""
-
-    name: str
-    point: Point
+ORIGIN = Point(0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -50,18 +30,6 @@ class Task:
     stops: tuple[Stop, ...]
     fail_at: float | None = None
     """Progress (0..1) at which the task fails on demand; None = never."""
-
-
-def _point(value: Any, field: str) -> Point:
-    if not isinstance(value, dict):
-        raise PayloadError(f"{field} must be an object like {{\"x\": 1.0, \"y\": 2.0}}")
-    coords = []
-    for axis in ("x", "y"):
-        number = value.get(axis)
-        if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
-            raise PayloadError(f"{field}.{axis} must be a finite number")
-        coords.append(float(number))
-    return Point(*coords)
 
 
 def _fail_at(payload: dict[str, Any]) -> float | None:
@@ -77,37 +45,15 @@ def _fail_at(payload: dict[str, Any]) -> float | None:
 
 
 def parse_task(payload_json: str) -> Task:
-    """Read a transport or waypoint payload; raise :class:`PayloadError` naming the field.
+    """Read a route payload (``route_payload``); raise :class:`PayloadError` naming the field.
 
-    Accepted shapes (other keys are left to the business logic and ignored):
-    ``{"pickup": {"x":..,"y":..}, "dropoff": {"x":..,"y":..}}`` or
-    ``{"waypoints": [{"x":..,"y":..}, ...]}``, each optionally with
+    Shapes: ``pickup`` + ``dropoff``, ``waypoints`` or a single ``goal``
+    (see :mod:`.route_payload`; a point's ``yaw`` and ``frame_id`` are checked
+    but this robot drives in one plane and ignores them), each optionally with
     ``"fail": true`` (fail at once) or ``"fail_at": 0.5`` (fail at that progress).
     """
-    try:
-        payload = json.loads(payload_json) if payload_json.strip() else {}
-    except ValueError as exc:
-        raise PayloadError(f"payload_json is not valid JSON: {exc}") from None
-    if not isinstance(payload, dict):
-        raise PayloadError("payload_json must be a JSON object")
-    is_transport = "pickup" in payload or "dropoff" in payload
-    if is_transport and "waypoints" in payload:
-        raise PayloadError("payload has both waypoints and pickup/dropoff; give one of them")
-    if is_transport:
-        for field in ("pickup", "dropoff"):
-            if field not in payload:
-                raise PayloadError(f"{field} is missing: a transport needs pickup and dropoff")
-        stops: list[Stop] = [Stop(f, _point(payload[f], f)) for f in ("pickup", "dropoff")]
-    elif "waypoints" in payload:
-        waypoints = payload["waypoints"]
-        if not isinstance(waypoints, list) or not waypoints:
-            raise PayloadError("waypoints must be a non-empty list of points")
-        stops = [
-            Stop(f"waypoint {i + 1}", _point(p, f"waypoints[{i}]")) for i, p in enumerate(waypoints)
-        ]
-    else:
-        raise PayloadError("payload needs pickup and dropoff, or waypoints")
-    return Task(stops=tuple(stops), fail_at=_fail_at(payload))
+    payload = load_payload(payload_json)
+    return Task(stops=parse_stops(payload), fail_at=_fail_at(payload))
 
 
 class Outcome(Enum):
@@ -152,10 +98,10 @@ class Mission:
         for (a, b), length in zip(self._legs, self._leg_lengths, strict=True):
             if travelled < length:
                 f = travelled / length
-                return Point(a.x + f * (b.x - a.x), a.y + f * (b.y - a.y)), math.atan2(b.y - a.y, b.x - a.x)
+                return Point(a.x + f * (b.x - a.x), a.y + f * (b.y - a.y)), a.heading_to(b)
             travelled -= length
         last_a, last_b = self._legs[-1]
-        heading = math.atan2(last_b.y - last_a.y, last_b.x - last_a.x) if last_a != last_b else None
+        heading = last_a.heading_to(last_b) if last_a != last_b else None
         return last_b, heading
 
     def status(self) -> str:
@@ -179,7 +125,7 @@ class SimRobot:
 
     def __init__(
         self,
-        position: Point = Point(0.0, 0.0),
+        position: Point = ORIGIN,
         yaw: float = 0.0,
         *,
         speed: float = 1.0,

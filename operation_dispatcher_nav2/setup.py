@@ -1,0 +1,25 @@
+"""Build entry for colcon (ament_python). The executor node's console entry point
+(``nav2_executor_node``, installed under lib/operation_dispatcher_nav2 by setup.cfg)
+goes into ``console_scripts`` when the node exists."""
+
+from setuptools import find_packages, setup
+
+package_name = "operation_dispatcher_nav2"
+
+setup(
+    name=package_name,
+    version="0.1.0",
+    packages=find_packages(include=[package_name, f"{package_name}.*"]),
+    python_requires=">=3.10",
+    install_requires=["setuptools"],
+    zip_safe=True,
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
+        (f"share/{package_name}", ["package.xml"]),
+    ],
+    maintainer="operation_dispatcher developers",
+    maintainer_email="dev@operation-dispatcher.invalid",
+    description="The Nav2 executor of the operation dispatcher.",
+    license="Apache-2.0",
+    entry_points={"console_scripts": []},
+)
