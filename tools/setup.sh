@@ -220,6 +220,65 @@ step_core() {
   fi
 }
 
+# ---- nav2_msgs: the real one where there is one, else the stand-in ----------
+# test_interfaces/nav2_msgs is a stand-in for tests and demos (see its
+# README.md); it must never shadow a real Nav2, whose wire types are the ones
+# that count on a robot. It installs this mark, by which it is told apart:
+NAV2_STAND_IN_MARK="share/nav2_msgs/operation_dispatcher_stand_in"
+NAV2_COLCON_SKIP=()
+
+# real_nav2_msgs: print where a real nav2_msgs (not the stand-in) is, else
+# nothing: a share/nav2_msgs/package.xml in the venv or under a prefix on the
+# caller's AMENT_PREFIX_PATH, or a nav2_msgs package on the venv Python's
+# sys.path (the caller's PYTHONPATH included). Call it before AMENT_PREFIX_PATH
+# is reset for the build.
+real_nav2_msgs() {
+  local prefix
+  local IFS=:
+  for prefix in $VENV_ABS ${AMENT_PREFIX_PATH-}; do
+    if [[ -n "$prefix" && -f "$prefix/share/nav2_msgs/package.xml" && ! -e "$prefix/$NAV2_STAND_IN_MARK" ]]; then
+      echo "$prefix/share/nav2_msgs/package.xml"
+      return 0
+    fi
+  done
+  "$VPY" - "$NAV2_STAND_IN_MARK" <<'EOF'
+import os, sys
+
+mark = sys.argv[1]
+for entry in sys.path:
+    package = os.path.join(entry or os.getcwd(), "nav2_msgs")
+    if not os.path.isfile(os.path.join(package, "__init__.py")):
+        continue
+    # Its install prefix is the nearest parent with share/nav2_msgs (paths
+    # not resolved: a symlink install points into the build folder).
+    prefix = os.path.dirname(package)
+    while not os.path.isfile(os.path.join(prefix, "share", "nav2_msgs", "package.xml")) and os.path.dirname(prefix) != prefix:
+        prefix = os.path.dirname(prefix)
+    if not os.path.exists(os.path.join(prefix, mark)):
+        print(package)
+        break
+EOF
+}
+
+# choose_nav2_msgs: build the stand-in only where no real nav2_msgs is found;
+# otherwise skip it and remove an earlier build of it from the install folder
+# (its setup.bash would otherwise still put it before the real one).
+choose_nav2_msgs() {
+  local real
+  real="$(real_nav2_msgs)"
+  if [[ -n "$real" ]]; then
+    NAV2_COLCON_SKIP=(--packages-skip nav2_msgs)
+    log "nav2_msgs: using the REAL one at $real; the stand-in test_interfaces/nav2_msgs is skipped"
+    if [[ -e "$INSTALL_BASE/nav2_msgs/$NAV2_STAND_IN_MARK" ]]; then
+      log "nav2_msgs: removing the stand-in built earlier in $INSTALL_BASE/nav2_msgs"
+      rm -rf "${INSTALL_BASE:?}/nav2_msgs"
+    fi
+  else
+    NAV2_COLCON_SKIP=()
+    log "nav2_msgs: no real one found (venv, AMENT_PREFIX_PATH, Python path): building the STAND-IN test_interfaces/nav2_msgs with Nav2's $ROS_DISTRO definitions"
+  fi
+}
+
 step_colcon_build() {
   # colcon marks its own build/install/log bases; mark them and every venv in
   # the repo too, so that discovery from the repo root never descends there.
@@ -227,17 +286,21 @@ step_colcon_build() {
   for d in .venv* build build-* install install-* log; do
     [[ -d "$d" ]] && touch "$d/COLCON_IGNORE"
   done
+  choose_nav2_msgs
+  # The stand-in's CMakeLists.txt picks its definitions by ROS_DISTRO.
+  export ROS_DISTRO
   # Quirk 2: the venv is the ament / cmake prefix (no /opt/ros here). Start
   # from a clean slate so a sourced ROS installation cannot mix in.
   export AMENT_PREFIX_PATH="$VENV_ABS"
   export CMAKE_PREFIX_PATH="$VENV_ABS"
   unset COLCON_PREFIX_PATH
   export PATH="$VENV_ABS/bin:$PATH"
-  log "packages: $("$VENV_ABS/bin/colcon" list --base-paths "$REPO_ROOT" --names-only | tr '\n' ' ')"
+  log "packages: $("$VENV_ABS/bin/colcon" list --base-paths "$REPO_ROOT" --names-only "${NAV2_COLCON_SKIP[@]}" | tr '\n' ' ')"
   local out rc=0
   out="$(mktemp)"
   "$VENV_ABS/bin/colcon" build \
     --base-paths "$REPO_ROOT" \
+    "${NAV2_COLCON_SKIP[@]}" \
     --build-base "$BUILD_BASE" \
     --install-base "$INSTALL_BASE" \
     --symlink-install \
