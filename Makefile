@@ -31,7 +31,7 @@ test-ros:
 	$(RUN) python -m pytest operation_dispatcher_ros/test
 
 bench:
-	$(RUN) python bench/core_throughput.py && $(RUN) python bench/ros_round_trip.py
+	$(RUN) python bench/core_throughput.py && $(RUN) python bench/denial_flood.py && $(RUN) python bench/ros_round_trip.py
 
 lint:
 	$(RUN) ruff check operation_dispatcher operation_dispatcher_ros operation_dispatcher_nav2 bench
