@@ -1,6 +1,6 @@
 """Build entry for colcon (ament_python). The executor node's console entry point
-(``nav2_executor_node``, installed under lib/operation_dispatcher_nav2 by setup.cfg)
-goes into ``console_scripts`` when the node exists."""
+``nav2_executor_node`` is installed under lib/operation_dispatcher_nav2 (setup.cfg), where
+``ros2 run`` and launch files look for it."""
 
 from setuptools import find_packages, setup
 
@@ -21,5 +21,9 @@ setup(
     maintainer_email="dev@operation-dispatcher.invalid",
     description="The Nav2 executor of the operation dispatcher.",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "nav2_executor_node = operation_dispatcher_nav2.nav2_executor_node:main",
+        ],
+    },
 )
