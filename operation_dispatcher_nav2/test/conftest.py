@@ -52,14 +52,9 @@ globals().update({name: getattr(_ros_fixtures(), name) for name in ROS_FIXTURES}
 @pytest.fixture
 def start_executor(ros_processes: Any, ros_client: Any, ros_namespace: str) -> Callable[..., Any]:
     def start(params: dict[str, Any] | None = None, timeout: float = 20.0) -> Any:
-        from ament_index_python.packages import get_package_prefix
-        from ros_testing import ros_args
-
         from operation_dispatcher_interfaces.action import ExecuteOperation
 
-        path = Path(get_package_prefix("operation_dispatcher_nav2")) / "lib" / "operation_dispatcher_nav2" / "nav2_executor_node"
-        assert path.exists(), f"{path} is missing: run `make setup` first"
-        proc = ros_processes.start_command("nav2_executor_node", [str(path)], ros_args(ros_namespace, params or {}))
+        proc = ros_processes.start("nav2_executor_node", ros_namespace, params or {}, package="operation_dispatcher_nav2")
         try:
             ros_client.wait_for_action_server(ExecuteOperation, "execute_operation", timeout)
         except AssertionError as exc:

@@ -108,11 +108,11 @@ def claim_domain(domain_range: str = TEST_DOMAINS) -> DomainClaim:
 
 # ------------------------------------------------------------------ arguments
 
-def executable_path(name: str) -> Path:
-    """Where colcon installed the console script ``name`` of this package."""
+def executable_path(name: str, package: str = PACKAGE) -> Path:
+    """Where colcon installed the console script ``name`` of ``package`` (this one by default)."""
     from ament_index_python.packages import get_package_prefix
 
-    path = Path(get_package_prefix(PACKAGE)) / "lib" / PACKAGE / name
+    path = Path(get_package_prefix(package)) / "lib" / package / name
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run `make setup` (colcon build) first")
     return path
@@ -249,11 +249,12 @@ class ProcessGroup:
         node_name: str | None = None,
         *,
         env: Mapping[str, str] | None = None,
+        package: str = PACKAGE,
     ) -> NodeProcess:
-        """Start the installed console script ``executable`` (see :func:`ros_args` for the arguments);
-        ``env`` adds to the group's environment for this process only."""
+        """Start the installed console script ``executable`` of ``package`` (see :func:`ros_args` for the
+        arguments); ``env`` adds to the group's environment for this process only."""
         args = ros_args(namespace, params, params_files, log_level, node_name)
-        return self.start_command(executable, [str(executable_path(executable))], args, env)
+        return self.start_command(executable, [str(executable_path(executable, package))], args, env)
 
     def start_script(
         self, script: PathLike, namespace: str = "", params: Mapping[str, Any] | None = None, *, env: Mapping[str, str] | None = None
