@@ -84,6 +84,11 @@ class Mission:
     def remaining(self) -> float:
         return max(0.0, self.total - self.done)
 
+    @property
+    def stops_reached(self) -> int:
+        """How many of the task's stops the robot has passed: every one once it arrived."""
+        return len(self.task.stops) if self.done >= self.total else self._leg_index()
+
     def _leg_index(self) -> int:
         travelled = self.done
         for i, length in enumerate(self._leg_lengths):

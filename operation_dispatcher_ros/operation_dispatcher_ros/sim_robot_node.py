@@ -1,7 +1,8 @@
 """Simulated mobile robot: executes operations by driving in 2D, publishes odometry.
 
 The dispatcher's executor for demos and tests, and a template for a real
-robot's adapter: the same action, the same pause / resume services.
+robot's adapter: the same action, the same pause / resume services. With
+``serve:=nav2`` it stands in for Nav2 instead (see below).
 
 Interfaces (relative names; the namespace comes from launch):
 
@@ -34,7 +35,18 @@ Parameters (default, range; "live" = may be changed at runtime):
 ``fail_at``                -1.0        -1.0 .. 1.0   every goal fails at this progress; negative = never, live
 ``odom_frame``             "odom"                    frame of odom and pose
 ``base_frame``             "base_link"               child frame of odom
+``serve``                  "execute_operation"       ``execute_operation`` (the above) or ``nav2`` (below)
 ========================== =========== ============= =========================================================
+
+``serve:=nav2``: instead of the action and the pause / resume services, the
+robot serves Nav2's ``navigate_to_pose`` (NavigateToPose) and
+``navigate_through_poses`` (NavigateThroughPoses) as bt_navigator does
+(preemption, cancel, error codes, feedback; ``fail_at`` aborts with Nav2's
+codes), for the nav2_executor. That part lives in
+``operation_dispatcher_nav2.sim_nav2_server``, which is imported only then,
+so this package never needs nav2_msgs; without it the node exits with
+status 2. Its parameters (``global_frame``, the two action names) are
+declared only in that mode.
 
 Results: success with error_code NONE; a failure (on demand, or battery
 empty) aborts with INTERNAL and the reason in ``message``; a cancel ends
@@ -65,7 +77,7 @@ from std_srvs.srv import Trigger
 
 from operation_dispatcher_interfaces.action import ExecuteOperation
 
-from .node_main import RCLError, run_node
+from .node_main import ConfigurationError, RCLError, run_node
 from .sim_robot_motion import (
     Mission,
     Outcome,
@@ -90,7 +102,9 @@ PARAMETERS: dict[str, tuple[Any, tuple[float, float] | None, str, bool]] = {
     "fail_at": (-1.0, (-1.0, 1.0), "Every goal fails at this progress (0..1); negative = never.", True),
     "odom_frame": ("odom", None, "Frame of the odom and pose topics.", False),
     "base_frame": ("base_link", None, "Child frame of the odom topic.", False),
+    "serve": ("execute_operation", None, "What the robot serves: execute_operation (ExecuteOperation action, pause, resume) or nav2 (Nav2's NavigateToPose and NavigateThroughPoses).", False),
 }
+SERVE_MODES = ("execute_operation", "nav2")
 
 
 def _descriptor(description: str, limits: tuple[float, float] | None, live: bool) -> ParameterDescriptor:
@@ -120,6 +134,9 @@ class SimRobotNode(Node):
         self._rate_hz: float = value("rate_hz")
         self._odom_frame: str = value("odom_frame")
         self._base_frame: str = value("base_frame")
+        serve: str = value("serve")
+        if serve not in SERVE_MODES:
+            raise ConfigurationError(f"serve must be one of {', '.join(SERVE_MODES)}; got {serve!r}")
         # _lock guards the robot and the goal slot: the control timer, the
         # action callbacks and the services run on different executor threads.
         self._lock = threading.Lock()
@@ -140,6 +157,16 @@ class SimRobotNode(Node):
         self._odom_pub = self.create_publisher(Odometry, "odom", 10)
         self._pose_pub = self.create_publisher(PoseStamped, "pose", 10)
         self._battery_pub = self.create_publisher(Float32, "battery_state", 10)
+        if serve == "nav2":
+            self._nav2_server = self._serve_nav2()
+        else:
+            self._serve_execute_operation()
+        self.create_timer(1.0 / self._rate_hz, self._on_tick, callback_group=MutuallyExclusiveCallbackGroup())
+        self.get_logger().info(
+            f"sim robot at {self._robot.position}, speed {self._robot.speed} m/s, battery {self._robot.battery:.0%}"
+        )
+
+    def _serve_execute_operation(self) -> None:
         # The execute callback runs for the whole goal; a reentrant group lets
         # goal, cancel and the pause / resume services run next to it, and the
         # control timer has a group of its own so it never waits behind them.
@@ -155,10 +182,14 @@ class SimRobotNode(Node):
         )
         self.create_service(Trigger, "execute_operation/pause", self._on_pause, callback_group=requests)
         self.create_service(Trigger, "execute_operation/resume", self._on_resume, callback_group=requests)
-        self.create_timer(1.0 / self._rate_hz, self._on_tick, callback_group=MutuallyExclusiveCallbackGroup())
-        self.get_logger().info(
-            f"sim robot at {self._robot.position}, speed {self._robot.speed} m/s, battery {self._robot.battery:.0%}"
-        )
+
+    def _serve_nav2(self) -> Any:
+        """The Nav2 stand-in, from the one package allowed to need nav2_msgs."""
+        try:
+            from operation_dispatcher_nav2.sim_nav2_server import SimNav2Server
+        except ImportError as exc:
+            raise ConfigurationError(f"serve:=nav2 needs operation_dispatcher_nav2 and nav2_msgs ({exc})") from None
+        return SimNav2Server(self, self._robot, self._lock, rate_hz=self._rate_hz, odom_frame=self._odom_frame)
 
     def _value(self, name: str) -> Any:
         return self.get_parameter(name).value

@@ -93,6 +93,19 @@ def test_drives_the_route_in_straight_lines_at_speed() -> None:
     assert robot.velocity == pytest.approx(3.0 / 10.0)
 
 
+def test_stops_reached_counts_the_stops_passed_and_all_on_arrival() -> None:
+    # what the Nav2 stand-in's number_of_poses_remaining is made of
+    robot = SimRobot(Point(1.0, 0.0), speed=1.0, drain_per_m=0.0)  # already at the first waypoint
+    mission = robot.start(task({"waypoints": [{"x": 1.0, "y": 0.0}, {"x": 1.0, "y": 1.0}, {"x": 0.0, "y": 1.0}]}))
+    assert mission.stops_reached == 1
+    robot.step(0.5)
+    assert mission.stops_reached == 1
+    robot.step(0.75)  # 1.25 m: past the second
+    assert mission.stops_reached == 2
+    robot.step(5.0)
+    assert (mission.outcome, mission.stops_reached) == (Outcome.SUCCEEDED, 3)
+
+
 def test_integration_depends_on_elapsed_time_not_on_step_count() -> None:
     few, many = SimRobot(speed=1.5), SimRobot(speed=1.5)
     few.start(task(TRANSPORT))
