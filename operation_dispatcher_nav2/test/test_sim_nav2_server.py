@@ -33,7 +33,7 @@ from ros_testing import executable_path, ros_args, wait_future  # noqa: E402
 from operation_dispatcher_nav2.nav2_errors import ERROR_CODES  # noqa: E402
 from operation_dispatcher_nav2.nav2_goals import goal_message  # noqa: E402
 from operation_dispatcher_nav2.route import NAVIGATE_THROUGH_POSES, NAVIGATE_TO_POSE, Nav2Goal, NavStop, PlanarPose  # noqa: E402
-from operation_dispatcher_ros.action_runner import _GoalSafeActionClient  # noqa: E402
+from operation_dispatcher_ros.action_runner import GoalSafeActionClient  # noqa: E402
 from operation_dispatcher_ros.route_payload import Point  # noqa: E402
 
 SPEED = 2.0  # m/s
@@ -97,7 +97,7 @@ def nav2(ros_processes: Any, ros_client: Any, ros_namespace: str) -> Any:
 
     def start(**params: Any) -> tuple[Any, Any]:
         clients = tuple(
-            _GoalSafeActionClient(ros_client.node, action, name)
+            GoalSafeActionClient(ros_client.node, action, name)
             for action, name in ((NavigateToPose, "navigate_to_pose"), (NavigateThroughPoses, "navigate_through_poses"))
         )
         ros_processes.start("sim_robot_node", ros_namespace, {"serve": "nav2", "speed": SPEED, **params})

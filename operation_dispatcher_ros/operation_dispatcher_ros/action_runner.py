@@ -129,7 +129,7 @@ class RobotSettings:
         raise ValueError(f"unknown command {command!r}")
 
 
-class _GoalSafeActionClient(ActionClient):
+class GoalSafeActionClient(ActionClient):
     """rclpy's ActionClient, whose goal answers are never taken while a goal is being sent.
 
     Jazzy's ``send_goal_async`` registers a request only after sending it;
@@ -181,7 +181,7 @@ class ActionOperationRunner(OperationRunner):
     def __init__(self, node: Node, settings: RobotSettings, callback_group: Any = None) -> None:
         self._node = node
         self.settings = settings
-        self._client = _GoalSafeActionClient(node, ExecuteOperation, settings.action_name, callback_group=callback_group)
+        self._client = GoalSafeActionClient(node, ExecuteOperation, settings.action_name, callback_group=callback_group)
         self._pause: Any = node.create_client(Trigger, settings.pause_service, qos_profile=SERVICES_QOS, callback_group=callback_group)
         self._resume: Any = node.create_client(Trigger, settings.resume_service, qos_profile=SERVICES_QOS, callback_group=callback_group)
         # The action's own cancel service, for a goal whose acceptance never arrived (no goal handle to cancel with).

@@ -35,6 +35,7 @@ from rclpy.node import Node, NodeNameNonExistentError
 from rclpy.qos import QoSProfile
 from rclpy.task import Future
 
+from operation_dispatcher_ros.action_runner import GoalSafeActionClient
 from operation_dispatcher_ros.processes import (  # noqa: F401 (re-exported: the tests' names for the one harness)
     TEST_DOMAINS,
     DomainClaim,
@@ -395,7 +396,7 @@ class RosClient(SpunNode):
     def action_client(self, action_type: Any, name: str) -> ActionClient:
         key = (action_type, name)
         if key not in self._action_clients:
-            self._action_clients[key] = ActionClient(self.node, action_type, name)
+            self._action_clients[key] = GoalSafeActionClient(self.node, action_type, name)  # sent from the test thread
         return self._action_clients[key]
 
     def wait_for_action_server(self, action_type: Any, name: str, timeout: float = 15.0) -> ActionClient:
