@@ -13,7 +13,8 @@
 - ``ros_client``     a RosClient (own node in ``ros_namespace``, spun in a
                      background thread).
 - ``bringup``        starts dispatcher + business logic + sim robot in
-                     ``ros_namespace`` and waits until they serve.
+                     ``ros_namespace`` and waits until they serve (the sim
+                     robot with ``serve: nav2``: until it serves Nav2).
 
 Domain range: $OD_TEST_DOMAIN_RANGE ("lo-hi"), default 10-39.
 """
@@ -111,16 +112,16 @@ def ros_client(ros_context: Any, ros_namespace: str) -> Iterator[Any]:
         client.close()
 
 
-# Parameters that keep the simulated bring-up fast in tests: high speed,
-# short cooldowns and timeouts. Tests override single values.
-FAST_DISPATCHER_PARAMS: dict[str, Any] = {
-    "store_path": "",  # memory only: no test sees another's operations; a test that needs a file names one
-    "handshake_timeout": 1.0,
-    "cooldown_seconds": 0.2,
-    "max_retries": 5,
-}
-FAST_BUSINESS_LOGIC_PARAMS: dict[str, Any] = {}
-FAST_SIM_ROBOT_PARAMS: dict[str, Any] = {"speed": 5.0}
+def _served_action(sim_robot: dict[str, Any]) -> tuple[Any, str]:
+    """The action whose server shows the sim robot up: its ExecuteOperation, or with serve:=nav2
+    (the Nav2 stand-in, no execute_operation) Nav2's NavigateToPose."""
+    if sim_robot.get("serve") == "nav2":
+        from nav2_msgs.action import NavigateToPose
+
+        return NavigateToPose, sim_robot.get("navigate_to_pose_action", "navigate_to_pose")
+    from operation_dispatcher_interfaces.action import ExecuteOperation
+
+    return ExecuteOperation, "execute_operation"
 
 
 @pytest.fixture
@@ -132,7 +133,6 @@ def bringup(ros_processes: Any, ros_client: Any, ros_namespace: str) -> Callable
     ros_testing = _ros()
     import lifecycle_testing
 
-    from operation_dispatcher_interfaces.action import ExecuteOperation
     from operation_dispatcher_interfaces.srv import AddOperations, Handshake
 
     def start(
@@ -143,16 +143,16 @@ def bringup(ros_processes: Any, ros_client: Any, ros_namespace: str) -> Callable
     ) -> dict[str, Any]:
         procs: dict[str, Any] = {}
         if sim_robot is not None:
-            procs["sim_robot"] = ros_processes.start("sim_robot_node", ros_namespace, {**FAST_SIM_ROBOT_PARAMS, **sim_robot})
+            procs["sim_robot"] = ros_processes.start("sim_robot_node", ros_namespace, {**ros_testing.FAST_SIM_ROBOT_PARAMS, **sim_robot})
         if business_logic is not None:
             procs["business_logic"] = ros_processes.start(
-                "business_logic_node", ros_namespace, {**FAST_BUSINESS_LOGIC_PARAMS, **business_logic}
+                "business_logic_node", ros_namespace, {**ros_testing.FAST_BUSINESS_LOGIC_PARAMS, **business_logic}
             )
         if dispatcher is not None:
-            procs["dispatcher"] = ros_processes.start("dispatcher_node", ros_namespace, {**FAST_DISPATCHER_PARAMS, **dispatcher})
+            procs["dispatcher"] = ros_processes.start("dispatcher_node", ros_namespace, {**ros_testing.FAST_DISPATCHER_PARAMS, **dispatcher})
         if sim_robot is not None:
             try:
-                ros_client.wait_for_action_server(ExecuteOperation, "execute_operation", timeout)
+                ros_client.wait_for_action_server(*_served_action(sim_robot), timeout)
             except AssertionError as exc:
                 raise AssertionError(f"{exc}\n{ros_processes.logs()}") from None
         if business_logic is not None:

@@ -48,6 +48,18 @@ from operation_dispatcher_ros.processes import (  # noqa: F401 (re-exported: the
 from operation_dispatcher_ros.qos import EVENTS_QOS, SERVICES_QOS, STATE_QOS  # noqa: F401 (STATE_QOS: re-exported for the tests)
 
 T = TypeVar("T")
+
+# Parameters that keep the simulated bring-up (conftest's ``bringup``) fast in tests: high
+# speed, short cooldowns and timeouts. Tests override single values. Here, not in conftest.py:
+# a test module importing ``conftest`` gets whichever conftest pytest loaded last under that name.
+FAST_DISPATCHER_PARAMS: dict[str, Any] = {
+    "store_path": "",  # memory only: no test sees another's operations; a test that needs a file names one
+    "handshake_timeout": 1.0,
+    "cooldown_seconds": 0.2,
+    "max_retries": 5,
+}
+FAST_BUSINESS_LOGIC_PARAMS: dict[str, Any] = {}
+FAST_SIM_ROBOT_PARAMS: dict[str, Any] = {"speed": 5.0}
 WARM_UP_ATTEMPT = 0.5
 PROBE_LIFETIME = 6.0
 """Seconds a warm-up probe client is given before a fresh one replaces it (in a fresh-clone CI run one

@@ -16,8 +16,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import FAST_SIM_ROBOT_PARAMS
-from ros_testing import Recorder, event_metadata
+from ros_testing import FAST_SIM_ROBOT_PARAMS, Recorder, event_metadata
 from test_e2e_transport import transport
 
 pytestmark = pytest.mark.ros

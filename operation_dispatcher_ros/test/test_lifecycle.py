@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAST_DISPATCHER_PARAMS
 from lifecycle_testing import activate, change_state, configure, get_state
-from ros_testing import wait_until
+from ros_testing import FAST_DISPATCHER_PARAMS, wait_until
 from test_e2e_transport import transport
 
 pytestmark = pytest.mark.ros

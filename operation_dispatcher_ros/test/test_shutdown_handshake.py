@@ -23,9 +23,8 @@ import json
 import signal
 
 import pytest
-from conftest import FAST_DISPATCHER_PARAMS
 from lifecycle_testing import configure
-from ros_testing import wait_until
+from ros_testing import FAST_DISPATCHER_PARAMS, wait_until
 from test_e2e_transport import transport
 from test_fault_handshake import hung_business_logic  # noqa: F401 (fixture)
 

@@ -18,9 +18,8 @@ pytestmark = pytest.mark.ros
 
 
 def test_two_servers_on_one_handshake_service_decide_nothing(bringup, ros_client, ros_processes, ros_namespace):
-    from conftest import FAST_BUSINESS_LOGIC_PARAMS
     from diagnostic_msgs.msg import DiagnosticArray
-    from ros_testing import wait_until
+    from ros_testing import FAST_BUSINESS_LOGIC_PARAMS, wait_until
 
     diagnostics = ros_client.record(DiagnosticArray, "/diagnostics")
     procs = bringup(sim_robot=None, business_logic={"rule": "approve_all"},
