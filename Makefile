@@ -1,6 +1,7 @@
 # One entry point for set-up, demo, tests and benchmarks.
 #
 #   make setup demo      create .venv (ROS 2 Kilted wheels + the core), colcon build, run the demo
+#   make demo-nav2       the same demo through the Nav2 chain (nav2_executor + the sim robot serving Nav2)
 #   make test            every test suite
 #   make bench           benchmarks, printed as tables
 #
@@ -13,13 +14,16 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
 RUN := tools/in_env.sh
 
-.PHONY: setup demo test test-core test-ros bench lint clean
+.PHONY: setup demo demo-nav2 test test-core test-ros bench lint clean
 
 setup:
 	tools/setup.sh
 
 demo:
 	$(RUN) python -m operation_dispatcher_ros.demo
+
+demo-nav2:
+	$(RUN) python -m operation_dispatcher_ros.demo --nav2
 
 test:
 	$(RUN) python -m pytest

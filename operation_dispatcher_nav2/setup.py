@@ -1,6 +1,9 @@
 """Build entry for colcon (ament_python). The executor node's console entry point
 ``nav2_executor_node`` is installed under lib/operation_dispatcher_nav2 (setup.cfg), where
-``ros2 run`` and launch files look for it."""
+``ros2 run`` and launch files look for it; the launch files and parameter files go to
+share/operation_dispatcher_nav2, where ``ros2 launch`` and FindPackageShare find them."""
+
+from glob import glob
 
 from setuptools import find_packages, setup
 
@@ -16,6 +19,8 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
         (f"share/{package_name}", ["package.xml"]),
+        (f"share/{package_name}/launch", glob("launch/*.launch.py")),
+        (f"share/{package_name}/config", glob("config/*.yaml")),
     ],
     maintainer="operation_dispatcher developers",
     maintainer_email="dev@operation-dispatcher.invalid",
