@@ -32,7 +32,7 @@ test-core:
 	$(RUN) python -m pytest operation_dispatcher/test
 
 test-ros:
-	$(RUN) python -m pytest operation_dispatcher_ros/test
+	$(RUN) python -m pytest operation_dispatcher_ros/test operation_dispatcher_nav2/test
 
 bench:
 	$(RUN) python bench/core_throughput.py && $(RUN) python bench/denial_flood.py && $(RUN) python bench/ros_round_trip.py
