@@ -61,9 +61,6 @@ FAST_DISPATCHER_PARAMS: dict[str, Any] = {
 FAST_BUSINESS_LOGIC_PARAMS: dict[str, Any] = {}
 FAST_SIM_ROBOT_PARAMS: dict[str, Any] = {"speed": 5.0}
 WARM_UP_ATTEMPT = 0.5
-PROBE_LIFETIME = 6.0
-"""Seconds a warm-up probe client is given before a fresh one replaces it (in a fresh-clone CI run one
-probe of a sim robot's get_parameters went unanswered for the whole 20 s of its bring-up)."""
 """Seconds the first warm-up request waits for its answer before the next copy is sent (doubling)."""
 
 
@@ -348,19 +345,13 @@ class RosClient(SpunNode):
         """Warm every endpoint this process announced so far towards ``node_fqn``, with a
         fresh client of one of its harmless services (``get_parameters`` preferred)."""
         probe_type, probe_name = self._probe_service(node_fqn, deadline)
-        while True:  # a probe unanswered for PROBE_LIFETIME gives way to a new one (new endpoints, matched anew)
-            probe = self.node.create_client(probe_type, probe_name, qos_profile=SERVICES_QOS)
-            until = min(deadline, time.monotonic() + PROBE_LIFETIME)
-            try:
-                if probe.wait_for_service(timeout_sec=max(until - time.monotonic(), 0.1)):
-                    _answer_once(probe, harmless_request(probe_type, probe_name), until, probe_name)
-                    return
-            except AssertionError:
-                pass
-            finally:
-                self.node.destroy_client(probe)
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"no answer from {probe_name} to a warm-up request before the deadline")
+        probe = self.node.create_client(probe_type, probe_name, qos_profile=SERVICES_QOS)
+        try:
+            if not probe.wait_for_service(timeout_sec=max(deadline - time.monotonic(), 0.1)):
+                raise AssertionError(f"{probe_name} not available")
+            _answer_once(probe, harmless_request(probe_type, probe_name), deadline, probe_name)
+        finally:
+            self.node.destroy_client(probe)
 
     def _probe_service(self, node_fqn: str, deadline: float) -> tuple[Any, str]:
         namespace, _, name = node_fqn.rpartition("/")
