@@ -332,10 +332,15 @@ class ActionOperationRunner(OperationRunner):
             self.on_progress()
 
     def live_goal(self, op_id: str) -> str | None:
-        """The id (hex) of the goal the robot is executing for ``op_id``, or None."""
+        """The id (hex) of the goal the robot is executing for ``op_id``, or of the one its start is
+        sending (the robot may accept it any moment: a fresh-clone run reported by hand in between
+        and ended an operation the robot then drove); None when there is neither."""
         with self._lock:
             handle = self._goals.get(op_id)
-        return None if handle is None else bytes(handle.goal_id.uuid).hex()
+            request = self._requests.get(op_id)
+        if handle is not None:
+            return bytes(handle.goal_id.uuid).hex()
+        return bytes(request.goal_id.uuid).hex() if request is not None and request.wanted else None
 
     def _on_result(self, op_id: str, done: Any) -> None:
         with self._lock:

@@ -130,12 +130,16 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, n
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except RCLError:
-        if rclpy.ok():
-            raise
     except (ConfigurationError, ParameterException) as exc:
         print(f"error: invalid parameters: {exc}", file=sys.stderr)
         status = 2
+    except Exception:
+        # Once a signal shut the context down, whatever the spin raised is the shutdown: an
+        # RCLError of an invalid context, or the signal's KeyboardInterrupt surfacing inside a
+        # binding call as another error (pybind11's TypeError "Unable to convert function return
+        # value", seen in a fresh-clone run when SIGINT met an action client's take_feedback).
+        if rclpy.ok():
+            raise
     finally:
         # Context first: long-running callbacks (an action's execute loop)
         # watch it and return, so the executor's shutdown does not wait on them.

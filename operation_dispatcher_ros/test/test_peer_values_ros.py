@@ -26,15 +26,18 @@ ANSWERS = [
 
 
 class ScriptedLogic:
-    """Answers the start handshakes with ANSWERS, one after the other."""
+    """Answers the start handshakes with ANSWERS, one request after the other (a request the
+    dispatcher sends again, when the first reply is slow, gets the same answer: same event id)."""
 
     def __init__(self) -> None:
-        self._answers = iter(ANSWERS)
+        self._asked: list[str] = []
         self._lock = threading.Lock()
 
     def __call__(self, request, response):
         with self._lock:
-            answer = next(self._answers, ANSWERS[-1])
+            if request.event.id not in self._asked:
+                self._asked.append(request.event.id)
+            answer = ANSWERS[min(self._asked.index(request.event.id), len(ANSWERS) - 1)]
         response.approved = answer["approved"]
         response.reason = answer.get("reason", "")
         response.data_json = answer.get("data_json", "")

@@ -17,14 +17,22 @@ RECORDED_REPEATS = 3  # operation_dispatcher._repeats.RECORDED_REPEATS
 
 
 class DenyingLogic:
+    """Denies alike until ``approve``; ``asked`` counts requests (one sent again, when the first reply
+    is slow, has the same event id and counts once)."""
+
     def __init__(self) -> None:
         self.approve = False
-        self.asked = 0
+        self._ids: set[str] = set()
         self._lock = threading.Lock()
+
+    @property
+    def asked(self) -> int:
+        with self._lock:
+            return len(self._ids)
 
     def __call__(self, request, response):
         with self._lock:
-            self.asked += 1
+            self._ids.add(request.event.id)
         response.approved = self.approve
         response.reason = "" if self.approve else "loading bay closed"
         return response
