@@ -71,8 +71,9 @@ async def await_thread_future(future: concurrent.futures.Future[T], timeout: flo
 
 async def call_query(client: Any, request: Any, timeout: float, resend_after: float) -> Any:
     """Send ``request`` on ``client`` and return the first response; resend it
-    every ``resend_after`` seconds while none came, until ``timeout``
-    (then asyncio.TimeoutError). Only for requests that change nothing on
+    after ``resend_after`` seconds while none came, the wait doubling each time
+    (a server slow to answer, say with a reply of megabytes, is not flooded
+    with copies), until ``timeout`` (then asyncio.TimeoutError). Only for requests that change nothing on
     the server, or whose repeat the server tolerates: a slow answer may
     meet a second copy of the request."""
     loop = asyncio.get_running_loop()
@@ -92,6 +93,7 @@ async def call_query(client: Any, request: Any, timeout: float, resend_after: fl
             except asyncio.TimeoutError:
                 if loop.time() >= deadline:
                     raise
+            resend_after *= 2
     finally:
         if hasattr(client, "remove_pending_request"):  # rclpy >= Humble: forget the unanswered copies
             for future in sent:

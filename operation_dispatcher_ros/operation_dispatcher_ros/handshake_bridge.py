@@ -56,7 +56,7 @@ SHUTTING_DOWN = "dispatcher shutting down, request not decided"
 SHUTDOWN_RETRY_AFTER = 10.0
 """The not-ready wait of a handshake cut short by shutdown: the loop stops long before it ends."""
 RESEND_AFTER = 0.25
-"""Seconds without an answer before a handshake is sent again (at least 3 tries within the timeout)."""
+"""Seconds without an answer before a handshake is sent again, doubling per copy (3 tries within a 1 s timeout)."""
 
 _KINDS = {
     EventType.OPERATION_START_REQUESTED: "start",

@@ -48,7 +48,9 @@ def test_a_business_logic_s_oversize_and_unreadable_answers_are_bounded(bringup,
     from operation_dispatcher_interfaces.srv import Handshake
 
     ros_client.node.create_service(Handshake, "handshake/start", ScriptedLogic())  # the node is in the namespace
-    store = {"store_path": str(tmp_path / "dispatcher.db"), "cooldown_seconds": 0.0, "max_retries": 100}
+    # A 2 MB reply takes DDS a while on a busy machine: a handshake timeout of its own, so the 1 s of the
+    # fast test parameters does not turn the long answer into "business logic unavailable".
+    store = {"store_path": str(tmp_path / "dispatcher.db"), "cooldown_seconds": 0.0, "max_retries": 100, "handshake_timeout": 15.0}
     procs = bringup(business_logic=None, dispatcher=store)
     dispatcher, events = ros_client.dispatcher, ros_client.record_events()
     dispatcher.add([transport("job", 0)])
