@@ -970,9 +970,10 @@ class OperationDispatcher:
         left_out = run.unrecorded if run is not None and run.operation_id == op_id and run.unrecorded else None
 
         def begun() -> None:
-            self._answers = AnswerRun.of(op_id, decision) if run is None or not run.repeated_by(op_id, decision) else run
-            if self._answers is run and run is not None:
+            if run is not None and run.repeated_by(op_id, decision):
                 run.count, run.unrecorded = run.count + 1, 0
+            else:
+                self._answers = AnswerRun.of(op_id, decision)
 
         change.then.append(begun)
         return {"unrecorded_repeats": left_out}

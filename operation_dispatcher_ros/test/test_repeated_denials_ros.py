@@ -11,9 +11,10 @@ import threading
 import pytest
 from ros_testing import wait_until
 
+from operation_dispatcher._repeats import RECORDED_REPEATS
+
 pytestmark = pytest.mark.ros
 
-RECORDED_REPEATS = 3  # operation_dispatcher._repeats.RECORDED_REPEATS
 
 
 class DenyingLogic:
