@@ -165,5 +165,16 @@ def test_nav2_absent_fails_the_start_naming_the_action_and_the_dispatcher_goes_o
     assert started == ["nowhere", "next"], started
 
     bringup(dispatcher=None, business_logic=None, sim_robot={"serve": "nav2"})
+    # The executor's graph learns of the new Nav2 in its own time (over 1 s on Jazzy in a fresh-clone
+    # run): give it the shipped 5 s again, live, as an operator would once Nav2 is up.
+    _set_executor(ros_client, nav2_server_timeout=5.0)
     dispatcher.add([_operation("later", goal=NEAR_DROPOFF)])
     assert dispatcher.wait_for("later", "COMPLETED", timeout=30.0).outcome == "arrived at goal (1 of 1)"
+
+
+def _set_executor(ros_client, **values) -> None:
+    from rcl_interfaces.srv import SetParameters
+    from rclpy.parameter import Parameter
+
+    request = SetParameters.Request(parameters=[Parameter(k, value=v).to_parameter_msg() for k, v in values.items()])
+    assert all(r.successful for r in ros_client.call(SetParameters, "nav2_executor/set_parameters", request).results)

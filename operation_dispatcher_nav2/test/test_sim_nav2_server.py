@@ -187,8 +187,9 @@ def test_a_new_goal_preempts_the_running_one_which_ends_aborted_with_an_empty_re
     assert status == GoalStatus.STATUS_ABORTED
     assert (result.error_code, result.error_msg) == (0, "")
     assert second.result()[0] == GoalStatus.STATUS_SUCCEEDED
-    # the robot turned for the new goal from where it was: its route is longer than 2 m
-    assert second.feedback[0].distance_remaining > 2.2, second.seen("distance_remaining")
+    # the robot turned for the new goal from where it was (past x = 1): its route is longer than the 2 m
+    # from the start; the first feedback may come a few centimetres under way
+    assert second.feedback[0].distance_remaining > 2.05, second.seen("distance_remaining")
     odom.wait_for(lambda m: position(m) == pytest.approx((0.0, 2.0)), TIMEOUT, "odometry at the new goal")
 
 
