@@ -1,5 +1,5 @@
 """Values from peers, bounded at the ROS door with real processes (issue 11, item 8): a business
-logic's 2 MB denial reason is stored cut to 1,024 characters (it was stored whole on every denial);
+logic's oversize denial reason (the issue saw 2 MB; 50 kB here) is stored cut to 1,024 characters (it was stored whole on every denial);
 its data_json with a non-finite number or nested past the limit is a denial naming the problem (it
 became `Infinity` in metadata_json, which is not JSON); and a robot's progress outside 0..1 is
 ignored like NaN (it was clamped, so progress jumped 0.1, 1.0, 0.0, 1.0). The store reads back
@@ -18,7 +18,7 @@ from test_fault_late_accept import ROBOT_SCRIPT
 pytestmark = pytest.mark.ros
 
 ANSWERS = [
-    {"approved": False, "reason": "x" * 200_000},  # the issue saw 2 MB; 200 kB is cut alike and crosses DDS fast
+    {"approved": False, "reason": "x" * 50_000},  # the issue saw 2 MB; 50 kB is cut alike and fits one UDP datagram
     {"approved": True, "data_json": '{"level": 1e999}'},
     {"approved": True, "data_json": '{"a":' * 39 + "{}" + "}" * 39},  # 40 deep, the limit is 32
     {"approved": True, "data_json": '{"checked": true}'},
@@ -48,8 +48,10 @@ def test_a_business_logic_s_oversize_and_unreadable_answers_are_bounded(bringup,
     from operation_dispatcher_interfaces.srv import Handshake
 
     ros_client.node.create_service(Handshake, "handshake/start", ScriptedLogic())  # the node is in the namespace
-    # A 2 MB reply takes DDS a while on a busy machine: a handshake timeout of its own, so the 1 s of the
-    # fast test parameters does not turn the long answer into "business logic unavailable".
+    # A long reply takes DDS a while on a busy machine: a handshake timeout of its own, so the 1 s of the
+    # fast test parameters does not turn the long answer into "business logic unavailable". (200 kB did
+    # not cross within 15 s in CI, twice: over UDP without shared memory it is four fragments into a
+    # socket buffer of about that size; 50 kB is one datagram and still fifty times the cut.)
     store = {"store_path": str(tmp_path / "dispatcher.db"), "cooldown_seconds": 0.0, "max_retries": 100, "handshake_timeout": 15.0}
     procs = bringup(business_logic=None, dispatcher=store)
     dispatcher, events = ros_client.dispatcher, ros_client.record_events()
@@ -59,7 +61,7 @@ def test_a_business_logic_s_oversize_and_unreadable_answers_are_bounded(bringup,
     denials = [event_metadata(e) for e in events.of_type("OPERATION_START_DENIED")]
     assert len(denials) == 3, denials
     long_reason = denials[0]["reason"]
-    assert len(long_reason) <= 1024 and long_reason.endswith("[... truncated: 200000 characters]"), long_reason[-80:]
+    assert len(long_reason) <= 1024 and long_reason.endswith("[... truncated: 50000 characters]"), long_reason[-80:]
     assert "infinite number (1e999 reads as infinity)" in denials[1]["reason"], denials[1]["reason"]
     assert "nested more than 32 levels" in denials[2]["reason"], denials[2]["reason"]
     assert event_metadata(events.wait_event("OPERATION_STARTED", "job"))["data"] == {"checked": True}
