@@ -387,7 +387,7 @@ class OperationDispatcher:
             batch_ids.add(op.id)
             known = self._ledger.get(op.id)
             if known is not None:
-                results.append(AddResult(operation_id=op.id, added=False, state=known.state))
+                results.append(AddResult.model_construct(operation_id=op.id, added=False, state=known.state))
                 continue
             if op.resource_id != self.resource_id:
                 raise ValidationError(
@@ -409,7 +409,7 @@ class OperationDispatcher:
                         field=field,
                     )
             new.append(op)
-            results.append(AddResult(operation_id=op.id, added=True, state=OperationState.QUEUED))
+            results.append(AddResult.model_construct(operation_id=op.id, added=True, state=OperationState.QUEUED))
         return results, new
 
     # ---------------------------------------------------- executor reports
@@ -814,7 +814,9 @@ class OperationDispatcher:
             while not self._stop_requested:
                 try:
                     self._wake.clear()
-                    if in_memory:  # every life cycle passes here twice: no coroutine hop when nothing is written
+                    if self._paused or self._active is not None:  # nothing to start (a change would say so): until woken
+                        request, wait = None, None
+                    elif in_memory:  # every life cycle passes here: no coroutine hop when nothing is written
                         request, wait = self._change(self._next_step)
                     else:
                         request, wait = await self._change_async(self._next_step)
@@ -876,7 +878,7 @@ class OperationDispatcher:
             quiet.events.append(event_row(event_id, E.OPERATION_START_REQUESTED, entry.id, entry.execution_id, metadata))
             self._withheld = quiet.events[0]
             return quiet, None
-        self._event(change, E.OPERATION_START_REQUESTED, entry.id, metadata, execution_id=entry.execution_id)
+        self._event(change, E.OPERATION_START_REQUESTED, entry.id, metadata, now, entry.execution_id)
         return change, None
 
     async def _sleep(self, seconds: float | None) -> None:

@@ -80,15 +80,22 @@ def row_of(event: DispatchEvent) -> EventRow:
     return tuple(row)
 
 
+_EVENT = DispatchEvent.model_construct(**dict.fromkeys(DispatchEvent.model_fields))
+"""Every event model the ledger builds is a copy of this one with all fields replaced (see _OPERATION)."""
+
+
 def event_model(row: EventRow, resource_id: str) -> DispatchEvent:
-    return DispatchEvent(
-        id=row[0],
-        event_type=_EVENT_TYPES[row[1]],
-        resource_id=resource_id,
-        operation_id=row[2],
-        execution_id=row[3],
-        created_at=row[4],
-        metadata=dict(zip(row[_METADATA::2], row[_METADATA + 1 :: 2], strict=True)),
+    """An event row as a model, not validated: the dispatcher made the row from checked values."""
+    return _EVENT.model_copy(
+        update=dict(
+            id=row[0],
+            event_type=_EVENT_TYPES[row[1]],
+            resource_id=resource_id,
+            operation_id=row[2],
+            execution_id=row[3],
+            created_at=row[4],
+            metadata=dict(zip(row[_METADATA::2], row[_METADATA + 1 :: 2], strict=True)),
+        )
     )
 
 

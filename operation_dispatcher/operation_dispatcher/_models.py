@@ -43,7 +43,15 @@ def _as_utc(value: datetime | None, field: str) -> datetime | None:
     return utc
 
 
-_COMPACT_JSON = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":"))  # built once, not per call
+_COMPACT_JSON = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)  # CPython's C encoder (absent on some builds)
+_encode_compact = (
+    # JSONEncoder.encode builds its C encoder anew on every call; this one is built once (no
+    # circular-reference markers: the depth walk below stops on a cycle before encoding).
+    _c_make_encoder(None, _COMPACT_JSON.default, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+    if _c_make_encoder is not None
+    else lambda value, _: [_COMPACT_JSON.encode(value)]
+)
 _JSON_CONTAINERS = (dict, list, tuple)  # what the encoder nests (a tuple is an array)
 
 
@@ -72,7 +80,7 @@ def check_json(value: dict[str, Any], field: str) -> dict[str, Any]:
         else:
             pending.extend((child, depth + 1) for child in node if isinstance(child, _JSON_CONTAINERS))
     try:
-        size = len(_COMPACT_JSON.encode(value).encode())
+        size = len("".join(_encode_compact(value, 0)).encode())
     except UnicodeEncodeError:
         raise ValueError(f"{field} holds text that is not valid Unicode (a lone surrogate)") from None
     except ValueError as exc:  # NaN or infinity (allow_nan=False), or an integer of over 4300 digits
