@@ -163,6 +163,11 @@ def bringup(ros_processes: Any, ros_client: Any, ros_namespace: str) -> Callable
             ros_client.wait_for_service(AddOperations, "add_operations", timeout)
             # so that record_events() after bringup finds the publisher and waits for its match
             ros_client.wait_for_publishers("dispatch_events", timeout=timeout)
+            if business_logic is not None and dispatcher.get("autostart") is not False:
+                # ... and the dispatcher's own graph shows the business logic: discovery reaches each
+                # process in its own time, and a first handshake before it would be "not available"
+                # (the default decision: a denial), seen in CI on Jazzy with the test's view ahead.
+                ros_client.diagnostic_status(f"/{ros_namespace}/dispatcher", "business_logic_servers", "1", timeout)
         return procs
 
     assert ros_testing  # imported for its skip

@@ -261,6 +261,7 @@ class RosClient(SpunNode):
         self._action_clients: dict[tuple[Any, str], ActionClient] = {}
         self._warm: set[int] = set()  # ids of service clients known to be matched by their server
         self._dispatcher: Any = None
+        self._diagnostics: Recorder | None = None
         self.spin_in_background()
 
     @property
@@ -421,6 +422,23 @@ class RosClient(SpunNode):
         recorder = recorder or Recorder()
         self.node.create_subscription(msg_type, topic, recorder, qos)
         return recorder
+
+    def diagnostic_status(self, name: str, key: str, value: str, timeout: float = 30.0) -> Any:
+        """The first /diagnostics status of ``name`` (a node's full name) whose ``key`` reads ``value``:
+        what a node says of its own view, e.g. of the graph (the test's view can be ahead of it)."""
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        if self._diagnostics is None:
+            self._diagnostics = self.record(DiagnosticArray, "/diagnostics")
+
+        def ours(message: Any) -> Any:
+            return next((s for s in message.status if s.name == name), None)
+
+        def match(message: Any) -> bool:
+            status = ours(message)
+            return status is not None and any(kv.key == key and kv.value == value for kv in status.values)
+
+        return ours(self._diagnostics.wait_for(match, timeout, f"a status of {name} with {key} {value}"))
 
     def record_events(self, topic: str = "dispatch_events") -> EventRecorder:
         from operation_dispatcher_interfaces.msg import DispatchEvent

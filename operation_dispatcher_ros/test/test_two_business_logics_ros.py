@@ -18,10 +18,8 @@ pytestmark = pytest.mark.ros
 
 
 def test_two_servers_on_one_handshake_service_decide_nothing(bringup, ros_client, ros_processes, ros_namespace):
-    from diagnostic_msgs.msg import DiagnosticArray
     from ros_testing import FAST_BUSINESS_LOGIC_PARAMS, wait_until
 
-    diagnostics = ros_client.record(DiagnosticArray, "/diagnostics")
     procs = bringup(sim_robot=None, business_logic={"rule": "approve_all"},
                     dispatcher={"default_decision": "deny", "max_retries": 1})
     second = ros_processes.start("business_logic_node", ros_namespace,
@@ -29,7 +27,7 @@ def test_two_servers_on_one_handshake_service_decide_nothing(bringup, ros_client
                                  node_name="business_logic_2")
     wait_until(lambda: ros_client.node.count_services("handshake/start") == 2, 20.0, "two handshake servers")
     # ... and the dispatcher's own graph shows both (discovery reaches each process in its own time): it says so
-    split = _status_with(diagnostics, f"/{ros_namespace}/dispatcher", "business_logic_servers", "2")
+    split = ros_client.diagnostic_status(f"/{ros_namespace}/dispatcher", "business_logic_servers", "2")
     assert "2 business logics serve" in split.message, split.message
     events = ros_client.record_events()
     dispatcher = ros_client.dispatcher
@@ -44,15 +42,3 @@ def test_two_servers_on_one_handshake_service_decide_nothing(bringup, ros_client
     dispatcher.wait_for("split", "RUNNING", timeout=60.0)
     assert dispatcher.get("split").retry_count == 0 and dispatcher.state().status_name == "RUNNING"
 
-
-def _status_with(diagnostics, name: str, key: str, value: str):
-    """The first /diagnostics status of ``name`` whose ``key`` reads ``value``."""
-
-    def ours(message):
-        return next((s for s in message.status if s.name == name), None)
-
-    def match(message) -> bool:
-        status = ours(message)
-        return status is not None and any(kv.key == key and kv.value == value for kv in status.values)
-
-    return ours(diagnostics.wait_for(match, 30.0, f"a status of {name} with {key} {value}"))
