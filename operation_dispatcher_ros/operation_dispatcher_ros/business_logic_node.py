@@ -146,6 +146,8 @@ class ReferenceRulesNode(BusinessLogicNode):
         return SetParametersResult(successful=True)
 
     def _on_battery(self, msg: Float32) -> None:
+        if self._battery is None:  # a robot that boots late: the moment this node can decide
+            self.get_logger().info(f"battery_state: first reading, level {msg.data:.2f}")
         self._battery = (msg.data, time.monotonic())
 
     def decide_start(self, event: Any, operation: Any) -> DecisionLike:

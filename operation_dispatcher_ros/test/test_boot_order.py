@@ -11,6 +11,7 @@ first operation starts within about a second of the first battery message.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Any
@@ -33,7 +34,7 @@ def test_a_robot_up_9_s_late_finds_the_dispatcher_running_and_all_work_done(
 
     from operation_dispatcher_interfaces.srv import AddOperations, GetDispatcherState, GetOperation
 
-    bringup(
+    procs = bringup(
         sim_robot=None,
         business_logic={"rule": "battery_threshold", "battery_threshold": 0.2},
         dispatcher={"store_path": str(tmp_path / "dispatcher.db"), "max_retries": 5, "cooldown_seconds": 0.2},
@@ -58,10 +59,17 @@ def test_a_robot_up_9_s_late_finds_the_dispatcher_running_and_all_work_done(
     ros_processes.start("sim_robot_node", ros_namespace, dict(FAST_SIM_ROBOT_PARAMS))
     first_reading, _ = battery.wait_for(lambda _: True, 30.0, "the robot's first battery_state")
     started = events.wait_event("OPERATION_STARTED", "first", timeout=30.0)
-    latency = _stamp(started) - first_reading
-    print(f"\nfirst operation started {latency * 1000:.0f} ms after the robot's first battery message "
+    # From the business logic's own first reading: its subscription discovers the new robot in its own
+    # time (a participant that misses the robot's first announcements waits for the next, up to 3 s
+    # later: seen in CI, 2.5 s after this test's reading), and that is DDS's, not the dispatcher's.
+    readings = [line for line in procs["business_logic"].log_tail(400).splitlines() if "battery_state: first reading" in line]
+    assert len(readings) == 1, readings
+    decided_from = float(re.search(r"\[(\d+\.\d+)\]", readings[0]).group(1))
+    latency = _stamp(started) - decided_from
+    print(f"\nfirst operation started {latency * 1000:.0f} ms after the business logic's first battery reading, "
+          f"{(_stamp(started) - first_reading) * 1000:.0f} ms after this test's "
           f"({len(events.of_type('OPERATION_START_DEFERRED'))} deferrals before)")
-    assert latency < 2.5, latency  # ~1 s promised; loose for a loaded 2-core machine
+    assert latency < 1.5, latency  # ~1 s promised (asked again every 0.5 s at most, then the handshake)
     assert event_metadata(started)["unrecorded_repeats"] >= 6  # asked all along, every 0.5 s at most
 
     for op_id in OPERATIONS:
