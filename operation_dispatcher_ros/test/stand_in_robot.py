@@ -41,6 +41,7 @@ from rclpy.task import Future
 from std_msgs.msg import String
 
 from operation_dispatcher_interfaces.action import ExecuteOperation
+from operation_dispatcher_ros.node_main import use_services_profile
 
 ROBOT_LOG_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 STEP = 0.05
@@ -120,6 +121,7 @@ class StandInRobot(Node):
 
 
 def main() -> int:
+    use_services_profile()  # like the package's nodes: its replies wait for a new client (warm-ups timed out in CI)
     rclpy.init(args=sys.argv)
     node = StandInRobot()
     executor = SingleThreadedExecutor()
