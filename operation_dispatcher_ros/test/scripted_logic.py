@@ -10,15 +10,12 @@ test process's own server lost its first replies for about 30 s in CI.
 
 from __future__ import annotations
 
-import sys
 import threading
 
-import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 from operation_dispatcher_interfaces.srv import Handshake
-from operation_dispatcher_ros.node_main import use_services_profile
+from operation_dispatcher_ros.node_main import run_node
 
 ANSWERS = [
     {"approved": False, "reason": "x" * 50_000},  # the issue saw 2 MB; 50 kB is cut alike and fits one UDP datagram
@@ -50,20 +47,7 @@ class ScriptedLogic(Node):
 
 
 def main() -> int:
-    use_services_profile()
-    rclpy.init(args=sys.argv)
-    node = ScriptedLogic()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        rclpy.try_shutdown()
-        executor.shutdown(timeout_sec=2.0)
-        node.destroy_node()
-    return 0
+    return run_node(ScriptedLogic, num_threads=1)  # the package's Fast DDS profile, like the nodes it stands in for
 
 
 if __name__ == "__main__":

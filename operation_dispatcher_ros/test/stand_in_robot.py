@@ -27,21 +27,18 @@ cancel is heard while they wait.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from typing import Any
 
-import rclpy
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.task import Future
 from std_msgs.msg import String
 
 from operation_dispatcher_interfaces.action import ExecuteOperation
-from operation_dispatcher_ros.node_main import use_services_profile
+from operation_dispatcher_ros.node_main import run_node
 
 ROBOT_LOG_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 STEP = 0.05
@@ -121,20 +118,7 @@ class StandInRobot(Node):
 
 
 def main() -> int:
-    use_services_profile()  # like the package's nodes: its replies wait for a new client (warm-ups timed out in CI)
-    rclpy.init(args=sys.argv)
-    node = StandInRobot()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        rclpy.try_shutdown()
-        executor.shutdown(timeout_sec=2.0)
-        node.destroy_node()
-    return 0
+    return run_node(StandInRobot, num_threads=1)  # the package's Fast DDS profile, like the nodes it stands in for
 
 
 if __name__ == "__main__":
