@@ -173,14 +173,19 @@ def _die_with_parent() -> None:
 
 
 class NodeProcess:
-    """One node running as its own process (own session), its output appended to ``log_path``."""
+    """One node running as its own process (own session), its output in ``log_path``, a fresh file.
+
+    Fresh, not appended: a test that reads a node's log must never read a line of an earlier run of the
+    same test (CI runs every test once per distro into the same folder; :class:`ProcessGroup` names a
+    node started twice ``<name>-1.log`` so its earlier run stays readable).
+    """
 
     def __init__(self, name: str, command: Sequence[str], env: Mapping[str, str], log_path: Path) -> None:
         self.executable = name  # the name in logs and in stop_all's result
         self.command = list(command)
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(log_path, "ab")  # appended: a restarted node's earlier run stays readable
+        self._log = open(log_path, "wb")
         self.popen = subprocess.Popen(
             self.command,
             env=dict(env),

@@ -91,7 +91,7 @@ def ros_namespace() -> str:
 def ros_processes(request: pytest.FixtureRequest, ros_domain: int) -> Iterator[Any]:
     ros_testing = _ros()
     env = dict(os.environ, PYTHONUNBUFFERED="1", RCUTILS_LOGGING_BUFFERED_STREAM="0", RCUTILS_COLORIZED_OUTPUT="0")
-    log_dir = REPO_ROOT / "test-artifacts" / "ros" / request.node.name.replace("/", "_")
+    log_dir = REPO_ROOT / "test-artifacts" / "ros" / os.environ.get("ROS_DISTRO", "ros") / request.node.name.replace("/", "_")
     group = ros_testing.ProcessGroup(env, log_dir)
     try:
         yield group
