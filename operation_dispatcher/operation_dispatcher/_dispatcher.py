@@ -36,13 +36,14 @@ from ._change import Change
 from ._errors import DeniedError, InvalidStateError, NotFoundError, StorageError, UnavailableError, ValidationError
 from ._handshake import RequestCallback, ask
 from ._journal import Journal
-from ._ledger import Entry, EventRow, Ledger, event_row
+from ._ledger import Entry, EventRow, Ledger, event_row, event_sequence, recorded_as
 from ._models import (
     AddResult,
     Decision,
     DispatcherSnapshot,
     DispatcherStatus,
     DispatchEvent,
+    EventLogPage,
     EventType,
     Operation,
     OperationRecord,
@@ -75,6 +76,13 @@ S, E = OperationState, EventType
 
 def _describe(value: object) -> str:
     return f"{len(value)} characters" if isinstance(value, str) else f"a {type(value).__name__}"
+
+
+def _check_int(value: object, field: str, low: int, high: int | None) -> None:
+    """ValidationError naming ``field`` unless ``value`` is an int (not a bool) within [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        within = f"within [{low}, {high}]" if high is not None else f"of at least {low}"
+        raise ValidationError(f"{field} must be an integer {within}; got {value!r}", field=field)
 
 
 def _check_text(value: str | None, field: str) -> None:
@@ -291,7 +299,8 @@ class OperationDispatcher:
             ledger.insert(entry, op.payload)
         for op_id, facts in change.updates.items():
             ledger.update(op_id, facts)
-        journal.count += ledger.file_events(change.events, journal.dispatcher_rows)
+        ledger.file_events(change.events, journal.dispatcher_rows)
+        journal.record(change.events)
         for step in change.then:
             step()
 
@@ -316,7 +325,8 @@ class OperationDispatcher:
         if operation_id is not None and execution_id is None:
             execution_id = self._ledger.execution_id(operation_id)
         events, journal = change.events, self._journal
-        row = event_row(f"{journal.prefix}-{journal.count + len(events):09d}", event_type, operation_id, execution_id, metadata, at)
+        sequence = journal.count + len(events) + 1
+        row = event_row(f"{journal.prefix}-{sequence:09d}", event_type, operation_id, execution_id, metadata, at, sequence)
         events.append(row)
         return row
 
@@ -873,7 +883,7 @@ class OperationDispatcher:
         run = self._answers
         if run is not None and run.quiet(entry.id):  # a repeat: asked unrecorded (see _repeats.py)
             journal = self._journal
-            event_id = f"{journal.prefix}-{journal.count:09d}-unrecorded-{run.unrecorded + 1}"
+            event_id = f"{journal.prefix}-{journal.count + 1:09d}-unrecorded-{run.unrecorded + 1}"
             quiet = Change()
             quiet.events.append(event_row(event_id, E.OPERATION_START_REQUESTED, entry.id, entry.execution_id, metadata))
             self._withheld = quiet.events[0]
@@ -955,7 +965,7 @@ class OperationDispatcher:
         repeats, or pauses): the log keeps every recorded answer after its request, which keeps its time."""
         if withheld is not None:
             row = self._event(change, E.OPERATION_START_REQUESTED, withheld[2], {}, execution_id=withheld[3])
-            change.events[-1] = (row[0], *withheld[1:])
+            change.events[-1] = recorded_as(withheld, row)
 
     def _answered(self, change: Change, op_id: str, decision: Decision, repeat: AnswerRun | None) -> dict[str, Any]:
         """Count an answer into the run of alike answers (``repeat``: it repeats the run and is not
@@ -1122,8 +1132,7 @@ class OperationDispatcher:
 
     def history(self, limit: int = limits.HISTORY_LIMIT_DEFAULT) -> list[OperationRecord]:
         """Finished operations, newest first."""
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= limits.HISTORY_LIMIT_MAX:
-            raise ValidationError(f"limit must be an integer within [1, {limits.HISTORY_LIMIT_MAX}]; got {limit!r}", field="limit")
+        _check_int(limit, "limit", 1, limits.HISTORY_LIMIT_MAX)
         with self._state_lock:
             return [self._ledger.record(self._ledger[i]) for i in self._history[: -limit - 1 : -1]]
 
@@ -1132,6 +1141,20 @@ class OperationDispatcher:
         with self._state_lock:
             rows = self._journal.dispatcher_rows if operation_id is None else self._ledger.events(self._require(operation_id).id)
             return [self._journal.model(row) for row in rows]
+
+    def events_after(self, after: int = 0, limit: int = limits.EVENT_LOG_LIMIT_DEFAULT) -> EventLogPage:
+        """The event log from event number ``after`` on (not included), oldest first, a page of up to
+        ``limit``: how a subscriber that missed events (a number skipped) or restarted reads them back.
+        Read on with ``after=page.next_after`` until it reaches ``page.last_sequence``."""
+        _check_int(after, "after", 0, None)
+        _check_int(limit, "limit", 1, limits.EVENT_LOG_LIMIT_MAX)
+        with self._state_lock:
+            journal = self._journal
+            rows = journal.after(after, limit)
+            events = [journal.model(row) for row in rows]
+            last = journal.count
+        next_after = event_sequence(rows[-1]) if rows else after
+        return EventLogPage(events=events, next_after=next_after, last_sequence=last)
 
     def waiting_for(self, operation_id: str) -> set[str]:
         """Unmet dependencies of a queued operation."""
@@ -1171,7 +1194,7 @@ class OperationDispatcher:
         kept in :attr:`skipped_rows`; they stay in the store as they are."""
         found = recover(store.load(self.resource_id), self._ledger, self._queue)
         self._history = found.history
-        self._journal.dispatcher_rows = found.dispatcher_rows
+        self._journal.restore(found.log, found.dispatcher_rows)
         self._next_sequence = found.next_sequence
         self._paused, self._paused_reason = found.paused, found.paused_reason
         self._skipped = tuple(found.skipped)

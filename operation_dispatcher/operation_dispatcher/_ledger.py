@@ -42,7 +42,10 @@ from ._models import (
 )
 
 EventRow = tuple[Any, ...]
-"""(id, event type, operation id, execution id, created_at, key, value, key, value, ...): flat.
+"""(id, event type, operation id, execution id, created_at, sequence, key, value, key, value, ...): flat.
+
+``sequence`` is the event's number in the dispatcher's event log (see
+``_journal.py``); None for a start request sent unrecorded (``_repeats.py``).
 
 Flat because the collector drops a tuple from its lists only once every
 tuple inside it has been dropped, and it looks at nested tuples in an order
@@ -50,7 +53,8 @@ that needs one more pass per level; passes over older objects are rare, so
 a nested row (metadata as pairs) stayed tracked for good.
 """
 
-_METADATA = 5  # where the key/value pairs of an EventRow begin
+_SEQUENCE = 5
+_METADATA = 6  # where the key/value pairs of an EventRow begin
 
 _STATES = {state.value: state for state in OperationState}
 _EVENT_TYPES = {event_type.value: event_type for event_type in EventType}  # a dict lookup; EventType(value) is ~10x slower
@@ -63,18 +67,30 @@ def event_row(
     execution_id: str | None,
     metadata: dict[str, Any],
     at: datetime | None = None,
+    sequence: int | None = None,
 ) -> EventRow:
     """An event as kept, created ``at`` (default now): None values of ``metadata`` are left out."""
-    row: list[Any] = [event_id, event_type._value_, operation_id, execution_id, at or utcnow()]
+    row: list[Any] = [event_id, event_type._value_, operation_id, execution_id, at or utcnow(), sequence]
     for key, value in metadata.items():
         if value is not None:
             row += (key, value)
     return tuple(row)
 
 
-def row_of(event: DispatchEvent) -> EventRow:
-    """A stored event back into the books (recovery)."""
-    row: list[Any] = [event.id, event.event_type.value, event.operation_id, event.execution_id, event.created_at]
+def recorded_as(unrecorded: EventRow, row: EventRow) -> EventRow:
+    """An ``unrecorded`` request recorded after all, under ``row``'s id and number: it keeps its own
+    time and facts (those the business logic was asked with)."""
+    return (row[0], *unrecorded[1:_SEQUENCE], row[_SEQUENCE], *unrecorded[_METADATA:])
+
+
+def event_sequence(row: EventRow) -> int:
+    """A recorded event's number in the event log."""
+    return row[_SEQUENCE]
+
+
+def row_of(event: DispatchEvent, sequence: int) -> EventRow:
+    """A stored event back into the books (recovery), numbered ``sequence``."""
+    row: list[Any] = [event.id, event.event_type.value, event.operation_id, event.execution_id, event.created_at, sequence]
     for pair in event.metadata.items():
         row += pair
     return tuple(row)
@@ -94,6 +110,7 @@ def event_model(row: EventRow, resource_id: str) -> DispatchEvent:
             operation_id=row[2],
             execution_id=row[3],
             created_at=row[4],
+            sequence=row[_SEQUENCE],
             metadata=dict(zip(row[_METADATA::2], row[_METADATA + 1 :: 2], strict=True)),
         )
     )
@@ -238,8 +255,8 @@ class Ledger:
     def execution_id(self, operation_id: str) -> str:
         return self._rows[operation_id][_EXECUTION_ID]
 
-    def file_events(self, rows: list[EventRow], dispatcher_log: list[EventRow]) -> int:
-        """Append each event to its operation's log, or to ``dispatcher_log`` (no operation); returns how many.
+    def file_events(self, rows: list[EventRow], dispatcher_log: list[EventRow]) -> None:
+        """Append each event to its operation's log, or to ``dispatcher_log`` (no operation).
 
         A log is a tuple grown by copy: logs are short, and a tuple of flat
         rows is dropped by the collector.
@@ -251,7 +268,6 @@ class Ledger:
                 dispatcher_log.append(row)
             else:
                 logs[operation_id] += (row,)
-        return len(rows)
 
     def events(self, operation_id: str) -> tuple[EventRow, ...]:
         return self._events[operation_id]
@@ -271,7 +287,7 @@ class Ledger:
         return _OPERATION.model_copy(
             update=dict(
                 id=entry.id,
-            resource_id=entry.resource_id,
+                resource_id=entry.resource_id,
                 payload=copy.deepcopy(payload) if copy_payload else payload,
                 priority=entry.priority,
                 release_date=entry.release_date,

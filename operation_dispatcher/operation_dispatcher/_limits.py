@@ -26,6 +26,9 @@ EARLIEST_DATE = datetime(1970, 1, 1, tzinfo=timezone.utc)
 LATEST_DATE = datetime(2200, 1, 1, tzinfo=timezone.utc)
 HISTORY_LIMIT_DEFAULT = 50
 HISTORY_LIMIT_MAX = 1000
+EVENT_LOG_LIMIT_DEFAULT = 100
+"""Events in a page of the event log when a reader names no limit."""
+EVENT_LOG_LIMIT_MAX = 1000
 
 
 def shorten(text: str, limit: int = MAX_STRING_LENGTH) -> str:

@@ -285,6 +285,13 @@ class DispatchEvent(BaseModel):
     execution_id: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    sequence: int | None = Field(
+        default=None,
+        description="The event's number in the dispatcher's event log: 1 for the first event ever recorded, "
+        "one more for each next one, kept across restarts with a store. A reader that sees a number skipped "
+        "missed an event: read the log after the last number it has (events_after). None for a start request "
+        "sent to the business logic unrecorded (a repeat).",
+    )
 
 
 MAX_RETRY_AFTER_SECONDS = 60.0
@@ -447,6 +454,14 @@ class DispatcherSnapshot(BaseModel):
         "(OperationDispatcher.skipped_rows names them); 0 when everything was loaded.",
     )
     stamp: datetime = Field(default_factory=utcnow)
+
+
+class EventLogPage(BaseModel):
+    """A page of the event log (``events_after``): the events numbered above the ``after`` asked for."""
+
+    events: list[DispatchEvent]
+    next_after: int = Field(description="The ``after`` of the next page: the last event's number here (or the ``after`` asked for, if none).")
+    last_sequence: int = Field(description="The number of the newest event recorded so far (0: none yet); read on while next_after is below it.")
 
 
 class AddResult(BaseModel):

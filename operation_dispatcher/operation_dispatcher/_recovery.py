@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ._ledger import Entry, EventRow, Ledger, row_of
+from ._ledger import Entry, EventRow, Ledger, event_sequence, row_of
 from ._models import TERMINAL_STATES, DependencyType, OperationState
 from ._queue import DispatchQueue
 from ._store import SkippedRow, StoredState
@@ -30,6 +30,7 @@ from ._store import SkippedRow, StoredState
 @dataclass
 class Recovered:
     history: list[str] = field(default_factory=list)  # terminal operation ids, oldest first
+    log: list[EventRow] = field(default_factory=list)  # every event loaded, by number
     dispatcher_rows: list[EventRow] = field(default_factory=list)
     next_sequence: int = 0
     paused: bool = False
@@ -56,7 +57,7 @@ def recover(state: StoredState, ledger: Ledger, queue: DispatchQueue[Entry]) -> 
         elif entry.state.is_active:
             out.interrupted.append(entry)
     _met_by_started_dependents(ledger, queue)
-    out.dispatcher_rows, out.skipped = _file_events(state, ledger)
+    out.log, out.dispatcher_rows, out.skipped = _file_events(state, ledger)
     for entry in ledger:
         if entry.state is OperationState.QUEUED:
             queue.push(entry, not_before=entry.not_before, sequence=entry.sequence)
@@ -85,20 +86,27 @@ def _met_by_started_dependents(ledger: Ledger, queue: DispatchQueue[Entry]) -> N
                         queue.mark_started(dep.operation_id)
 
 
-def _file_events(state: StoredState, ledger: Ledger) -> tuple[list[EventRow], list[SkippedRow]]:
-    """Each event into its operation's log (or the dispatcher's, returned); those of operations
-    not in the books are left out: counted on their skipped operation, or skipped themselves."""
+def _file_events(state: StoredState, ledger: Ledger) -> tuple[list[EventRow], list[EventRow], list[SkippedRow]]:
+    """Each event into its operation's log (or the dispatcher's), and all of them into the event log
+    (both returned); those of operations not in the books are left out: counted on their skipped
+    operation, or skipped themselves. An event stored without a number (written before events had
+    one) is numbered after the one before it, as it was written."""
+    log: list[EventRow] = []
     dispatcher_rows: list[EventRow] = []
     per_operation: dict[str, list[EventRow]] = {}
     set_aside = {row.operation_id for row in state.skipped if row.table == "operations"}
     left_with: Counter[str] = Counter()
     orphans: list[SkippedRow] = []
+    sequence = 0
     for event in state.events:
+        sequence = event.sequence if event.sequence is not None else sequence + 1
         op_id = event.operation_id
         if op_id is None:
-            dispatcher_rows.append(row_of(event))
+            dispatcher_rows.append(row := row_of(event, sequence))
+            log.append(row)
         elif op_id in ledger:
-            per_operation.setdefault(op_id, []).append(row_of(event))
+            per_operation.setdefault(op_id, []).append(row := row_of(event, sequence))
+            log.append(row)
         elif op_id in set_aside:
             left_with[op_id] += 1
         else:
@@ -110,4 +118,5 @@ def _file_events(state: StoredState, ledger: Ledger) -> tuple[list[EventRow], li
         row._replace(events=left_with[row.operation_id]) if row.table == "operations" and row.operation_id else row
         for row in state.skipped
     ]
-    return dispatcher_rows, skipped + orphans
+    log.sort(key=event_sequence)  # as written, unless a store of one's own returns them otherwise
+    return log, dispatcher_rows, skipped + orphans

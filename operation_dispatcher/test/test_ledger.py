@@ -23,9 +23,9 @@ def test_update_writes_a_new_row_and_keeps_the_counts():
 def test_an_event_row_gives_back_the_event():
     event = DispatchEvent(
         id="e-1", event_type=EventType.OPERATION_FAILED, resource_id="r", operation_id="a", execution_id="x-1",
-        metadata={"reason": "jammed", "requeued": True, "data": {"code": 7}},
+        metadata={"reason": "jammed", "requeued": True, "data": {"code": 7}}, sequence=12,
     )  # fmt: skip
-    assert event_model(row_of(event), "r") == event
+    assert event_model(row_of(event, 12), "r") == event
 
 
 class InstantRunner(OperationRunner):
