@@ -21,7 +21,7 @@ start_server = doors_testing.start_server  # the fixture, shared by the door tes
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "dispatcher_mcp.py"
 TOOLS = {
-    "list_operations", "get_operation", "get_current_operation", "get_history", "get_operation_events",
+    "list_operations", "get_operation", "get_current_operation", "get_history", "get_operation_events", "get_event_log",
     "add_operations", "cancel_operation", "pause_operation", "resume_operation", "get_dispatcher_state",
     "pause_dispatcher", "resume_dispatcher", "start_dispatcher", "stop_dispatcher",
 }

@@ -1,4 +1,4 @@
-"""Live events over Server-Sent Events: ``GET /events``.
+"""Live events over Server-Sent Events (``GET /events``), and the event log read back (``GET /events/log``).
 
 The dispatcher publishes from its notifier thread; the hub hops each event
 onto the serving loop with ``call_soon_threadsafe`` and fans it out to one
@@ -11,6 +11,9 @@ Messages::
 
     event: dispatch   data: <DispatchEvent>         (recent backlog first, then live)
     event: state      data: {"dispatcher": <DispatcherSnapshot>, "current": <OperationRecord|null>}
+
+Every event carries its ``sequence``; a client that was disconnected, or
+sees a number skipped, reads what it missed from ``GET /events/log?after=``.
 """
 
 from __future__ import annotations
@@ -19,12 +22,15 @@ import asyncio
 import collections
 import json
 from collections.abc import AsyncIterator, Callable
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
+from .. import _limits as limits
 from .._dispatcher import OperationDispatcher
-from .._models import DispatchEvent
+from .._models import DispatchEvent, EventLogPage
+from ._errors import error_responses
 
 _CLOSED = object()
 
@@ -130,3 +136,18 @@ async def stream_events(request: Request) -> StreamingResponse:
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+@router.get("/events/log", response_model=EventLogPage, responses=error_responses(422), tags=["events"])
+def event_log(
+    request: Request,
+    after: Annotated[int, Query(ge=0, description="The number of the last event the reader has (0: from the first).")] = 0,
+    limit: Annotated[
+        int, Query(ge=1, le=limits.EVENT_LOG_LIMIT_MAX, description="How many events at most, oldest first.")
+    ] = limits.EVENT_LOG_LIMIT_DEFAULT,
+) -> EventLogPage:
+    """The event log after event number ``after``, a page at a time: read on with ``after=next_after``
+    until ``next_after`` reaches ``last_sequence``. How a reader that missed events (a number
+    skipped in ``/events``) or restarted gets exactly what it missed."""
+    dispatcher: OperationDispatcher = request.app.state.dispatcher
+    return dispatcher.events_after(after, limit)

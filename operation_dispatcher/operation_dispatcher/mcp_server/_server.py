@@ -34,6 +34,7 @@ from .._models import (
     AddResult,
     DispatcherSnapshot,
     DispatchEvent,
+    EventLogPage,
     OperationRecord,
     OperationState,
     validation_error_from,
@@ -45,10 +46,13 @@ Operations for one resource (robot, machine, workstation) wait in a priority que
 the dispatcher asks external business logic before it starts, cancels, pauses or
 resumes one. Add operations with add_operations, watch them with list_operations,
 get_operation and get_operation_events (OPERATION_START_DENIED events carry the
-business logic's reason). A refused request returns an error whose JSON names the
+business logic's reason); get_event_log reads every event in order, from a number on. A refused request returns an error whose JSON names the
 code (VALIDATION, NOT_FOUND, INVALID_STATE, DENIED, STORAGE, UNAVAILABLE, TIMEOUT) and,
 for DENIED, the reason; STORAGE and UNAVAILABLE changed nothing and may be retried.
 Resources: dispatcher://state and dispatcher://queue."""
+
+MCP_EVENT_LOG_LIMIT = 50
+"""Events in a page of get_event_log unless the agent asks for more: a page should fit in its context."""
 
 _READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True)
 _ADD = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True)
@@ -137,6 +141,16 @@ def create_mcp_server(dispatcher: OperationDispatcher, lifecycle: DispatcherLife
         """The operation's lifecycle events in order, with reasons for denials and failures."""
         with _as_tool_error():
             return dispatcher.events(operation_id)
+
+    @server.tool(annotations=_READ)
+    def get_event_log(
+        after: Annotated[int, Field(strict=True, ge=0, description="The number of the last event you have (0: from the first).")] = 0,
+        limit: Annotated[int, Field(strict=True, ge=1, le=limits.EVENT_LOG_LIMIT_MAX)] = MCP_EVENT_LOG_LIMIT,
+    ) -> EventLogPage:
+        """Every event of the dispatcher after number ``after``, oldest first, a page at a time: read on
+        with after=next_after while next_after is below last_sequence."""
+        with _as_tool_error():
+            return dispatcher.events_after(after, limit)
 
     @server.tool(annotations=_ADD)
     def add_operations(
