@@ -30,6 +30,7 @@ setup(
             "dispatcher_node = operation_dispatcher_ros.dispatcher_node:main",
             "business_logic_node = operation_dispatcher_ros.business_logic_node:main",
             "sim_robot_node = operation_dispatcher_ros.sim_robot_node:main",
+            "event_recorder_node = operation_dispatcher_ros.event_recorder_node:main",
         ],
     },
 )

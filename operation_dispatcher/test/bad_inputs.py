@@ -53,7 +53,7 @@ class Case:
     id: str
     description: str
     action: str
-    """add, get, events, list, history, cancel, pause_operation, resume_operation,
+    """add, get, events, list, history, event_log, cancel, pause_operation, resume_operation,
     complete, fail, report_progress, pause_dispatcher, resume_dispatcher, raw_body."""
     args: dict[str, Any]
     code: str
@@ -233,6 +233,17 @@ CASES: list[Case] = [
          "VALIDATION", ("limit",), 422),
     Case("history-limit-wrong-type", "history limit 'ten'", "history", {"limit": "ten"}, "VALIDATION", ("limit",), 422),
     Case("history-limit-bool", "history limit true (no integer)", "history", {"limit": True}, "VALIDATION", ("limit",), 422),
+    Case("event-log-after-negative", "event log after -1 (numbers start at 1; 0 = from the first)", "event_log",
+         {"after": -1, "limit": 10}, "VALIDATION", ("after",), 422,
+         not_expressible={"ros": "GetEventLog.after_sequence is a uint64 field"}),
+    Case("event-log-after-wrong-type", "event log after 'ten'", "event_log", {"after": "ten", "limit": 10},
+         "VALIDATION", ("after",), 422),
+    Case("event-log-after-bool", "event log after true (no integer)", "event_log", {"after": True, "limit": 10},
+         "VALIDATION", ("after",), 422),
+    Case("event-log-limit-zero", "event log limit 0 (range 1..1000)", "event_log", {"after": 0, "limit": 0},
+         "VALIDATION", ("limit",), 422, not_expressible={"ros": "GetEventLog.limit 0 means the default (100)"}),
+    Case("event-log-limit-too-big", "event log limit 1001 (range 1..1000)", "event_log", {"after": 0, "limit": 1001},
+         "VALIDATION", ("limit",), 422),
     # --- handshaken control and illegal transitions
     Case("cancel-unknown-id", "cancel 'ghost'", "cancel", {"operation_id": "ghost"}, "NOT_FOUND", ("ghost",), 404),
     Case("cancel-finished", "cancel done-1, already COMPLETED", "cancel", {"operation_id": "done-1"},
@@ -303,6 +314,7 @@ def python_call(case: Case) -> tuple[str, tuple[Any, ...]]:
         "events": ("events", (a.get("operation_id"),)),
         "list": ("list_operations", (a.get("state"),)),
         "history": ("history", (a.get("limit"),)),
+        "event_log": ("events_after", (a.get("after"), a.get("limit"))),
         "cancel": ("cancel", (a.get("operation_id"), a.get("reason"))),
         "pause_operation": ("pause_operation", (a.get("operation_id"), a.get("reason"))),
         "resume_operation": ("resume_operation", (a.get("operation_id"), a.get("reason"))),
@@ -332,6 +344,8 @@ def rest_request(case: Case) -> tuple[str, str, dict[str, Any], bytes | None]:
         return "GET", "/operations", {"state": a["state"]}, None
     if case.action == "history":
         return "GET", "/operations/history", {"limit": a["limit"]}, None
+    if case.action == "event_log":
+        return "GET", "/events/log", {"after": a["after"], "limit": a["limit"]}, None
     if case.action in ("cancel", "pause_operation", "resume_operation"):
         verb = case.action.removesuffix("_operation")
         fields = {k: v for k, v in a.items() if k != "operation_id" and v is not None}  # reason, or a field it has not
@@ -358,6 +372,7 @@ def mcp_call(case: Case) -> tuple[str, dict[str, Any]]:
         "events": ("get_operation_events", {"operation_id": a.get("operation_id")}),
         "list": ("list_operations", {"state": a.get("state")}),
         "history": ("get_history", {"limit": a.get("limit")}),
+        "event_log": ("get_event_log", {"after": a.get("after"), "limit": a.get("limit")}),
         "cancel": ("cancel_operation", dict(a)),  # every argument, a tool's unknown ones too
         "pause_operation": ("pause_operation", {k: v for k, v in a.items() if k in ("operation_id", "reason")}),
         "resume_operation": ("resume_operation", {k: v for k, v in a.items() if k in ("operation_id", "reason")}),
@@ -450,6 +465,14 @@ def ros_call(case: Case) -> tuple[str, str, dict[str, Any]]:
         if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= _UINT16_MAX:
             raise NotExpressible("GetHistory.limit is a uint16 field")
         return "GetHistory", "get_history", {"limit": limit}
+    if case.action == "event_log":
+        fields = {"after_sequence": a["after"], "limit": a["limit"]}
+        for name, value in fields.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise NotExpressible(f"GetEventLog.{name} is an unsigned integer field")
+        if fields["limit"] > _UINT16_MAX:
+            raise NotExpressible("GetEventLog.limit is a uint16 field")
+        return "GetEventLog", "get_event_log", fields
     if case.action in ("cancel", "pause_operation", "resume_operation", "complete", "fail"):
         service = case.action if case.action.endswith("_operation") else f"{case.action}_operation"
         return "OperationCommand", service, {"operation_id": a["operation_id"], "reason": a.get("reason") or ""}

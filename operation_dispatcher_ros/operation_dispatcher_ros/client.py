@@ -105,6 +105,7 @@ _SERVICES: dict[str, tuple[Any, Callable[[], Any] | None]] = {
         for name in ("cancel_operation", "pause_operation", "resume_operation", "complete_operation", "fail_operation")
     },
     "get_events": (srv.GetEvents, lambda: srv.GetEvents.Request(operation_id="")),
+    "get_event_log": (srv.GetEventLog, lambda: srv.GetEventLog.Request(after_sequence=2**64 - 1, limit=1)),  # past the end: empty
     "list_operations": (srv.ListOperations, lambda: srv.ListOperations.Request(state="WARM_UP")),  # not a state: VALIDATION
     "get_operation": (srv.GetOperation, lambda: srv.GetOperation.Request(operation_id="")),
     "get_history": (srv.GetHistory, lambda: srv.GetHistory.Request(limit=1)),
@@ -316,6 +317,12 @@ class DispatcherClient:
         """Every event the dispatcher recorded for one operation (also those published before this client existed)."""
         response = self._call("get_events", srv.GetEvents.Request(operation_id=operation_id), self._deadline(timeout), operation_id=operation_id)
         return builtins.list(response.events)
+
+    def get_event_log(self, after: int = 0, limit: int = 0, timeout: float | None = None) -> Any:
+        """A page of the dispatcher's event log: the events numbered above ``after`` (0: from the first),
+        at most ``limit`` (0: the dispatcher's default, 100). The GetEventLog response: ``events``,
+        ``next_after_sequence`` (the ``after`` of the next page) and ``last_sequence``."""
+        return self._call("get_event_log", srv.GetEventLog.Request(after_sequence=after, limit=limit), self._deadline(timeout))
 
     def state(self, timeout: float | None = None) -> msg.DispatcherState:
         """The dispatcher's state now."""

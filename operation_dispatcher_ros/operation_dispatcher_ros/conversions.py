@@ -251,6 +251,7 @@ def event_to_msg(event: DispatchEvent) -> msg.DispatchEvent:
         execution_id=event.execution_id or "",
         stamp=datetime_to_time(event.created_at),
         metadata_json=dump_json(event.metadata),
+        sequence=event.sequence or 0,
     )
 
 
@@ -268,6 +269,7 @@ def event_from_msg(message: msg.DispatchEvent) -> DispatchEvent:
         execution_id=message.execution_id or None,
         created_at=time_to_datetime(message.stamp, "event.stamp") or datetime(1970, 1, 1, tzinfo=timezone.utc),
         metadata=parse_json_object(message.metadata_json, "event.metadata_json"),
+        sequence=message.sequence or None,
     )
 
 

@@ -10,7 +10,7 @@ for; all callbacks share one reentrant callback group for that reason.
 Services (relative names; the namespace comes from launch):
   add_operations, cancel_operation, pause_operation, resume_operation,
   complete_operation, fail_operation, list_operations, get_operation,
-  get_history, get_events, get_dispatcher_state,
+  get_history, get_events, get_event_log, get_dispatcher_state,
   dispatcher/start, dispatcher/stop, dispatcher/pause, dispatcher/resume
 Topics: dispatch_events (every event), dispatcher_state (latched).
 Clients: handshake/{start,cancel,pause,resume} (Handshake) and the
@@ -519,6 +519,7 @@ class DispatcherNode(LifecycleNode):
             (srv.GetOperation, "get_operation", self._get),
             (srv.GetHistory, "get_history", self._history),
             (srv.GetEvents, "get_events", self._events),
+            (srv.GetEventLog, "get_event_log", self._event_log),
             (srv.GetDispatcherState, "get_dispatcher_state", lambda q, r: None),
             (srv.DispatcherCommand, "dispatcher/start", lambda q, r: self._start_loop()),
             (srv.DispatcherCommand, "dispatcher/stop", lambda q, r: self._stop_loop()),
@@ -575,10 +576,20 @@ class DispatcherNode(LifecycleNode):
         response.status = conv.record_to_status(record)
 
     def _history(self, request: Any, response: Any) -> None:
-        response.operations = conv.records_to_statuses(self.dispatcher.history(request.limit or 50))
+        response.operations = conv.records_to_statuses(self.dispatcher.history(*_limit(request)))
 
     def _events(self, request: Any, response: Any) -> None:
         response.events = [conv.event_to_msg(e) for e in self.dispatcher.events(request.operation_id)]
+
+    def _event_log(self, request: Any, response: Any) -> None:
+        page = self.dispatcher.events_after(request.after_sequence, *_limit(request))
+        response.events = [conv.event_to_msg(e) for e in page.events]
+        response.next_after_sequence, response.last_sequence = page.next_after, page.last_sequence
+
+
+def _limit(request: Any) -> tuple[int, ...]:
+    """A request's ``limit`` as the core's argument: 0 (a ROS message's default) means the core's default."""
+    return (request.limit,) if request.limit else ()
 
 
 def _clear_lists(response: Any) -> None:

@@ -30,6 +30,7 @@ SERVICES = {
     "get_operation": "GetOperation",
     "get_history": "GetHistory",
     "get_events": "GetEvents",
+    "get_event_log": "GetEventLog",
     "get_dispatcher_state": "GetDispatcherState",
     "dispatcher/start": "DispatcherCommand",
     "dispatcher/stop": "DispatcherCommand",
