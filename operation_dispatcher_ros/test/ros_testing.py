@@ -356,12 +356,21 @@ class RosClient(SpunNode):
 
     def _probe_service(self, node_fqn: str, deadline: float) -> tuple[Any, str]:
         namespace, _, name = node_fqn.rpartition("/")
+        own_parameters = f"{node_fqn}/get_parameters"
         while True:
             candidates = []
-            try:
-                offered = self.node.get_service_names_and_types_by_node(name, namespace or "/")
-            except NodeNameNonExistentError:  # not (or no longer) on the graph: look again until the deadline
-                offered = []
+            # The node's own get_parameters, found by its name in the whole graph: a lookup by node
+            # name fails while a node of that name that stopped lingers on the graph (a dispatcher
+            # that exited cleanly stays there until its DDS lease ends, 20 s), and a restart is
+            # exactly when a test warms its clients anew.
+            found = [(n, t) for n, t in self.node.get_service_names_and_types() if n == own_parameters]
+            if found:
+                offered = found
+            else:
+                try:
+                    offered = self.node.get_service_names_and_types_by_node(name, namespace or "/")
+                except NodeNameNonExistentError:  # not (or no longer) on the graph: look again until the deadline
+                    offered = []
             for service, types in offered:
                 srv_type = _import_type(types[0])
                 if srv_type is not None and harmless_request(srv_type, service) is not None:

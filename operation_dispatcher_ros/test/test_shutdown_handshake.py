@@ -57,6 +57,7 @@ def test_a_stop_during_a_start_handshake_leaves_the_operation_queued_uncounted(
     dispatcher.popen.send_signal(sig)
     code = dispatcher.popen.wait(20.0)
     print(f"\ndispatcher exited {code} after {sig.name} during the handshake")
+    assert code == 0, ros_processes.logs()
 
     ros_processes.start("dispatcher_node", ros_namespace, {**FAST_DISPATCHER_PARAMS, **params, "autostart": False})
     configure(ros_client)  # inactive: the store recovered, nothing dispatched
