@@ -29,6 +29,7 @@ GUARDED = [
     ("POST", "/dispatcher/pause"),
     ("POST", "/dispatcher/resume"),
     ("GET", "/events"),
+    ("GET", "/events/log"),
     ("POST", "/mcp"),
     ("GET", "/mcp"),
 ]

@@ -36,6 +36,8 @@ import pytest
 from lifecycle_testing import activate, configure
 from ros_testing import RosClient, event_metadata, wait_until
 
+from operation_dispatcher_ros.processes import NodeProcess
+
 pytestmark = pytest.mark.ros
 
 COUNT, BATCH = 1000, 50
@@ -131,15 +133,27 @@ def test_sigkill_dispatcher_node_and_restart_lose_nothing(
 
     # ---- restart on the same file, stopped, and look at it through the services only
     on_interrupted = KILL_POINTS[kill_at]
+    restarted = [procs["sim_robot"]]
     if kill_at == "during_start":
-        ros_processes.start("sim_robot_node", ros_namespace, ROBOT)
-    ros_processes.start("dispatcher_node", ros_namespace, _dispatcher_params(store, autostart=False, on_interrupted=on_interrupted))
+        restarted = [ros_processes.start("sim_robot_node", ros_namespace, ROBOT)]
+    # The restarted node waits for its robot no longer than by default: the test is about what the
+    # store kept, and a start whose goal answer got lost in the new DDS graph then fails after 5 s
+    # and the next one runs, instead of outwaiting the test.
+    restarted.append(
+        ros_processes.start(
+            "dispatcher_node",
+            ros_namespace,
+            _dispatcher_params(
+                store, autostart=False, on_interrupted=on_interrupted, robot_server_timeout=5.0, robot_goal_timeout=5.0
+            ),
+        )
+    )
     check = RosClient(ros_context, name="crash_check", namespace=ros_namespace)  # fresh client for the new server
     try:
         configure(check)
         _wait_serving(check)
         _check_recovered(check, kill_at, on_interrupted, adder.confirmed, added_seen, completed_seen, interrupted_in_start)
-        _continue_after_restart(check, adder.confirmed, completed_seen)
+        _continue_after_restart(check, adder.confirmed, completed_seen, restarted)
     finally:
         check.close()
 
@@ -251,7 +265,9 @@ def _check_recovered(
         assert kinds.index("OPERATION_ADDED") < kinds.index("OPERATION_STARTED") < kinds.index("OPERATION_COMPLETED")
 
 
-def _continue_after_restart(client: RosClient, confirmed: list[int], completed_seen: set[str]) -> None:
+def _continue_after_restart(
+    client: RosClient, confirmed: list[int], completed_seen: set[str], restarted: list[NodeProcess]
+) -> None:
     from operation_dispatcher_interfaces.srv import AddOperations, GetEvents
 
     # re-send what was not confirmed: the store's answer says what it kept, batch by batch all or nothing
@@ -266,7 +282,11 @@ def _continue_after_restart(client: RosClient, confirmed: list[int], completed_s
     events = client.record_events()
     completed_before = {s.operation.id for s in _list(client, "COMPLETED")}
     activate(client)
-    fresh = events.wait_for_count(lambda e: e.event_type == "OPERATION_COMPLETED", 5, 30.0, "5 completions after the restart")
+    try:
+        fresh = events.wait_for_count(lambda e: e.event_type == "OPERATION_COMPLETED", 5, 60.0, "5 completions after the restart")
+    except AssertionError as exc:  # the node logs, in the one line a CI summary keeps
+        tails = "\n".join(f"--- {p.executable} (pid {p.pid}):\n{p.log_tail(8)}" for p in restarted)
+        raise AssertionError(f"{exc}\n{tails}") from None
     assert not {e.operation_id for e in fresh} & (completed_before | completed_seen), "an operation completed twice"
     for event in fresh[:3]:
         kinds = [e.event_type for e in client.call(GetEvents, "get_events", operation_id=event.operation_id).events]
