@@ -31,12 +31,15 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple, TypeVar, overload
 
 from . import _limits as limits
+from . import _listing as listing
 from . import _transitions as transitions
 from ._change import Change
 from ._errors import DeniedError, InvalidStateError, NotFoundError, StorageError, UnavailableError, ValidationError
 from ._handshake import RequestCallback, ask
+from ._history import History
 from ._journal import Journal
 from ._ledger import Entry, EventRow, Ledger, event_row, event_sequence, recorded_as
+from ._listing import check_state
 from ._models import (
     AddResult,
     Decision,
@@ -46,6 +49,7 @@ from ._models import (
     EventLogPage,
     EventType,
     Operation,
+    OperationPage,
     OperationRecord,
     OperationState,
     parse_operations,
@@ -205,7 +209,7 @@ class OperationDispatcher:
         self._queue: DispatchQueue[Entry] = DispatchQueue(
             resource_id, list(sort_rules) if sort_rules else None, lookup=self._ledger.__getitem__
         )
-        self._history: list[str] = []  # terminal operation ids, oldest first
+        self._history = History()  # terminal operation ids, in the order they finished
         self._next_sequence = 0
         self._active: str | None = None
         self._pending_requests: dict[str, EventType] = {}
@@ -517,7 +521,7 @@ class OperationDispatcher:
                 self._active = None
             if op_id in self._queue:
                 self._queue.remove(op_id)
-            self._history.append(op_id)
+            self._history.append(op_id, self._ledger[op_id].state)
             if completed:
                 self._queue.mark_completed(op_id)
                 self._consecutive_failures = 0
@@ -1114,27 +1118,39 @@ class OperationDispatcher:
             return self._ledger.record(self._ledger[self._active]) if self._active else None
 
     def list_operations(self, state: OperationState | str | None = None) -> list[OperationRecord]:
-        """Operations in a useful order: the active one, the queue in dispatch
-        order, then finished ones newest first. ``state`` filters."""
-        if state is not None:
-            try:
-                state = OperationState(state)
-            except ValueError:
-                raise ValidationError(
-                    f"state must be one of {', '.join(s.value for s in OperationState)}; got {state!r}", field="state"
-                ) from None
+        """Every operation (of ``state``) in a useful order: the active one, the queue in dispatch
+        order, then finished ones newest first. O(n): with a long queue, read :meth:`page_operations`."""
+        wanted = check_state(state)
         with self._state_lock:
             ids: list[str] = [self._active] if self._active else []
             ids += [op.id for op in self._queue.ordered()]
-            ids += reversed(self._history)
+            ids += self._history.newest(len(self._history))[0]
             entries = (self._ledger[i] for i in ids)
-            return [self._ledger.record(entry) for entry in entries if state is None or entry.state is state]
+            return [self._ledger.record(entry) for entry in entries if wanted is None or entry.state is wanted]
+
+    def page_operations(
+        self, state: OperationState | str | None = None, limit: int = limits.OPERATIONS_PAGE_DEFAULT, cursor: str | None = None
+    ) -> OperationPage:
+        """A page of :meth:`list_operations`' order: up to ``limit`` operations after ``cursor`` (a
+        previous page's ``next_cursor``; None: from the start), the total and the counts per state.
+        Each page costs the page, whatever the queue's length (see ``_listing.py``)."""
+        wanted = check_state(state)
+        _check_int(limit, "limit", 1, limits.OPERATIONS_PAGE_MAX)
+        with self._state_lock:
+            return listing.page(self._books(), "all" if wanted is None else wanted.value, wanted, limit, cursor)
 
     def history(self, limit: int = limits.HISTORY_LIMIT_DEFAULT) -> list[OperationRecord]:
         """Finished operations, newest first."""
+        return self.history_page(limit).operations
+
+    def history_page(self, limit: int = limits.HISTORY_LIMIT_DEFAULT, cursor: str | None = None) -> OperationPage:
+        """Finished operations, newest first, a page at a time (``cursor`` as in :meth:`page_operations`)."""
         _check_int(limit, "limit", 1, limits.HISTORY_LIMIT_MAX)
         with self._state_lock:
-            return [self._ledger.record(self._ledger[i]) for i in self._history[: -limit - 1 : -1]]
+            return listing.page(self._books(), listing.HISTORY_LISTING, None, limit, cursor)
+
+    def _books(self) -> listing.Books:
+        return listing.Books(self._ledger, self._queue, self._history, self._active)
 
     def events(self, operation_id: str | None = None) -> list[DispatchEvent]:
         """Events of one operation in order; without an id, the dispatcher's own events."""
@@ -1193,7 +1209,7 @@ class OperationDispatcher:
         Rows that could not be loaded are logged (each, up to a bound) and
         kept in :attr:`skipped_rows`; they stay in the store as they are."""
         found = recover(store.load(self.resource_id), self._ledger, self._queue)
-        self._history = found.history
+        self._history = History((i, self._ledger[i].state) for i in found.history)
         self._journal.restore(found.log, found.dispatcher_rows)
         self._next_sequence = found.next_sequence
         self._paused, self._paused_reason = found.paused, found.paused_reason

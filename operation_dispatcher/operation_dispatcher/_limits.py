@@ -29,6 +29,10 @@ HISTORY_LIMIT_MAX = 1000
 EVENT_LOG_LIMIT_DEFAULT = 100
 """Events in a page of the event log when a reader names no limit."""
 EVENT_LOG_LIMIT_MAX = 1000
+OPERATIONS_PAGE_DEFAULT = 100
+"""Operations in a page of a listing when a reader names no limit (MCP: 50, an agent's context)."""
+OPERATIONS_PAGE_MAX = 1000
+MAX_CURSOR_LENGTH = 1024
 
 
 def shorten(text: str, limit: int = MAX_STRING_LENGTH) -> str:

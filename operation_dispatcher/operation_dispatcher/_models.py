@@ -464,6 +464,17 @@ class EventLogPage(BaseModel):
     last_sequence: int = Field(description="The number of the newest event recorded so far (0: none yet); read on while next_after is below it.")
 
 
+class OperationPage(BaseModel):
+    """A page of a listing (``page_operations``, ``history_page``): read on with ``cursor=next_cursor``
+    until it is None. Every operation that stays in the listing's state while it is read is on
+    exactly one page; one added or finished meanwhile may or may not be."""
+
+    operations: list[OperationRecord]
+    next_cursor: str | None = Field(description="Opaque; the cursor of the next page, None on the last one.")
+    total: int = Field(description="Operations in this listing (its state, or all) now, on every page.")
+    counts: dict[OperationState, int] = Field(description="Operations per state now: the whole at a glance.")
+
+
 class AddResult(BaseModel):
     operation_id: str
     added: bool = Field(description="False when an operation with this id was already present.")

@@ -6,18 +6,21 @@ Three places hold a queued operation, and each operation is in exactly one:
   back-off). The gate is a departure gate: once it has passed, the
   operation competes on the sort rules like any other, so a released
   operation never waits behind an unreleased one.
-* ``_ready``: a heap on the sort rules (default: priority descending, then
-  created_at ascending, then insertion order).
+* ready: released, ordered by the sort rules (default: priority
+  descending, then created_at ascending, then insertion order).
 * ``_blocked``: operations whose dependencies are not yet satisfied, each
   with its unmet (predecessor, type) pairs: every pair must hold, so an
   operation that waits for both the start and the finish of another waits
-  for the finish. They move on to ``_pending``/``_ready`` when the last one
-  is met. A predecessor that ends without completing strands its waiting
-  dependents for good: :meth:`stranded_by` names them, for the owner to end.
+  for the finish. They move on when the last one is met. A predecessor that
+  ends without completing strands its waiting dependents for good:
+  :meth:`stranded_by` names them, for the owner to end.
 
-Removal (cancel) is lazy: the id leaves ``_entries`` at once and the stale
-heap entry is dropped when it reaches the top, so no operation re-sorts the
-whole queue.
+``_line`` holds every queued operation in dispatch order (a sorted list of
+its place: ready ones by the sort rules, then gated ones by gate, then
+blocked ones by insertion): its head is the next to go, and a page of the
+listing starts anywhere in O(log n) (:meth:`page`), so a reader paging
+through 100,000 queued operations costs what it costs at 100. Removal from
+the gate heap is lazy: its stale entry is dropped when it reaches the top.
 
 Per operation the queue keeps only plain tuples (its gate, its place in
 line), which the garbage collector stops looking at after one pass; the
@@ -33,6 +36,8 @@ import itertools
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+
+from sortedcontainers import SortedList
 
 from ._errors import InvalidStateError, ValidationError
 from ._models import Dependency, DependencyType, utcnow
@@ -55,6 +60,12 @@ class Queueable(Protocol):
 Q = TypeVar("Q", bound=Queueable)
 
 _MISSING = float("inf")
+
+READY, GATED, BLOCKED = 0, 1, 2
+"""The first field of a place in line: released operations go before gated ones, gated ones
+before those waiting for dependencies."""
+Place = tuple[Any, ...]
+"""(READY, *sort key, sequence, id) | (GATED, gate timestamp, sequence, id) | (BLOCKED, sequence, id)"""
 
 
 class SortRule(NamedTuple):
@@ -112,8 +123,8 @@ class DispatchQueue(Generic[Q]):
         self._entries: dict[str, tuple[datetime | None, int, int]] = {}  # id -> (gate, sequence, token)
         self._blocked: dict[str, set[tuple[str, DependencyType]]] = {}  # id -> unmet (predecessor, type) pairs
         self._pending: list[tuple[float, int, int, str]] = []
-        self._ready: list[tuple[Any, ...]] = []  # (*sort key, sequence, token, id): flat, to compare fast
-        self._in_ready: set[str] = set()
+        self._line: SortedList = SortedList()  # every queued operation's Place, in dispatch order
+        self._places: dict[str, Place] = {}
         self._waiters: dict[str, list[tuple[str, DependencyType]]] = {}
         self._started: set[str] = set()
         self._completed: set[str] = set()
@@ -164,6 +175,7 @@ class DispatchQueue(Generic[Q]):
             self._blocked[op_id] = waiting
             for dep_id, kind in waiting:
                 self._waiters.setdefault(dep_id, []).append((op_id, kind))
+            self._place(op_id, (BLOCKED, seq, op_id))
         else:
             self._schedule(op_id, place, operation)
 
@@ -177,7 +189,7 @@ class DispatchQueue(Generic[Q]):
 
     def _forget(self, operation_id: str) -> None:
         del self._entries[operation_id]
-        self._in_ready.discard(operation_id)
+        self._line.remove(self._places.pop(operation_id))
         self._blocked.pop(operation_id, None)
         if self._own is not None:
             del self._own[operation_id]
@@ -194,21 +206,13 @@ class DispatchQueue(Generic[Q]):
         if op_id is None:
             return None
         operation = self._lookup(op_id)
-        heapq.heappop(self._ready)
         self._forget(op_id)
         return operation
 
     def _next_id(self, now: datetime) -> str | None:
         self._release(now)
-        ready = self._ready
-        while ready:
-            top = ready[0]
-            token, op_id = top[-2], top[-1]
-            place = self._entries.get(op_id)
-            if place is not None and place[2] == token:
-                return op_id
-            heapq.heappop(ready)
-        return None
+        line = self._line
+        return line[0][-1] if line and line[0][0] == READY else None
 
     def next_release(self) -> datetime | None:
         """When the earliest gated operation opens, or None if none is gated."""
@@ -216,7 +220,7 @@ class DispatchQueue(Generic[Q]):
         while pending:
             _, _, token, op_id = pending[0]
             place = self._entries.get(op_id)
-            if place is not None and place[2] == token and op_id not in self._in_ready:
+            if place is not None and place[2] == token and self._places[op_id][0] == GATED:
                 return place[0]
             heapq.heappop(pending)
         return None
@@ -268,24 +272,27 @@ class DispatchQueue(Generic[Q]):
         return iter(self.ordered())
 
     def ordered(self, now: datetime | None = None) -> list[Q]:
-        """Every queued operation in dispatch order (O(n log n); for listing, not for dispatching).
-
-        Released operations first by the sort rules, then gated ones by gate,
-        then those still waiting for dependencies.
-        """
+        """Every queued operation in dispatch order: released ones by the sort rules, then gated
+        ones by gate, then those still waiting for dependencies."""
         self._release(now or utcnow())
-        ready, gated, blocked = [], [], []
-        for op_id, (gate, sequence, _) in self._entries.items():
-            operation = self._lookup(op_id)
-            if op_id in self._blocked:
-                blocked.append((sequence, operation))
-            elif op_id in self._in_ready:
-                ready.append((self._key(operation), sequence, operation))
-            else:
-                gated.append((gate.timestamp() if gate else 0.0, sequence, operation))
-        return [t[-1] for t in sorted(ready, key=lambda t: t[:2])] + [
-            t[-1] for t in sorted(gated, key=lambda t: t[:2])
-        ] + [t[-1] for t in sorted(blocked, key=lambda t: t[0])]
+        return [self._lookup(place[-1]) for place in self._line]
+
+    def page(self, after: Place | None, limit: int, now: datetime | None = None) -> tuple[list[Q], Place | None]:
+        """Up to ``limit`` queued operations in dispatch order, from the one after the place
+        ``after`` (None: from the head), and the place of the last one (None when none follow).
+
+        Places are keys, not positions: operations added or removed between two pages do not
+        shift the next one (an operation added before ``after`` is not seen by this reader)."""
+        self._release(now or utcnow())
+        line = self._line
+        start = 0 if after is None else line.bisect_right(after)
+        places = list(line.islice(start, start + limit))
+        more = start + len(places) < len(line)
+        return [self._lookup(place[-1]) for place in places], places[-1] if places and more else None
+
+    def place(self, operation_id: str) -> Place:
+        """Where a queued operation stands in line (a cursor for :meth:`page`)."""
+        return self._places[operation_id]
 
     # -- internals ----------------------------------------------------------------------
 
@@ -297,13 +304,20 @@ class DispatchQueue(Generic[Q]):
     def _schedule(self, op_id: str, place: tuple[datetime | None, int, int], operation: Q) -> None:
         gate, sequence, token = place
         if gate is None:
-            self._make_ready(op_id, sequence, token, operation)
+            self._make_ready(op_id, sequence, operation)
         else:
             heapq.heappush(self._pending, (gate.timestamp(), sequence, token, op_id))
+            self._place(op_id, (GATED, gate.timestamp(), sequence, op_id))
 
-    def _make_ready(self, op_id: str, sequence: int, token: int, operation: Q) -> None:
-        heapq.heappush(self._ready, (*self._key(operation), sequence, token, op_id))
-        self._in_ready.add(op_id)
+    def _make_ready(self, op_id: str, sequence: int, operation: Q) -> None:
+        self._place(op_id, (READY, *self._key(operation), sequence, op_id))
+
+    def _place(self, op_id: str, place: Place) -> None:
+        old = self._places.get(op_id)
+        if old is not None:
+            self._line.remove(old)
+        self._places[op_id] = place
+        self._line.add(place)
 
     def _release(self, now: datetime) -> None:
         pending = self._pending
@@ -313,8 +327,8 @@ class DispatchQueue(Generic[Q]):
         while pending and pending[0][0] <= limit:
             _, sequence, token, op_id = heapq.heappop(pending)
             place = self._entries.get(op_id)
-            if place is not None and place[2] == token and op_id not in self._in_ready:
-                self._make_ready(op_id, sequence, token, self._lookup(op_id))
+            if place is not None and place[2] == token and self._places[op_id][0] == GATED:
+                self._make_ready(op_id, sequence, self._lookup(op_id))
 
     def _satisfy(self, operation_id: str, completed: bool) -> None:
         waiters = self._waiters.get(operation_id)

@@ -1,4 +1,4 @@
-"""Helpers for the core tests: an event recorder, a running dispatcher, a life-cycle checker.
+"""Helpers for the core tests: an event recorder, a running dispatcher, an instant runner, a life-cycle checker.
 
 A plain module (not conftest) so test files can import it by name.
 """
@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 
-from operation_dispatcher import DispatchEvent, EventType, OperationDispatcher
+from operation_dispatcher import DispatchEvent, EventType, Operation, OperationDispatcher, OperationRunner
 
 
 class EventRecorder:
@@ -40,6 +40,17 @@ class EventRecorder:
     async def wait_event(self, event_type: EventType, operation_id: str | None = None, count: int = 1, timeout: float = 5.0) -> DispatchEvent:
         await self.wait_for(lambda: len(self.of(event_type, operation_id)) >= count, timeout)
         return self.of(event_type, operation_id)[count - 1]
+
+
+class Instant(OperationRunner):
+    """Completes each operation as soon as it has started (set ``dispatcher`` before it runs)."""
+
+    def __init__(self) -> None:
+        self.dispatcher: OperationDispatcher | None = None
+
+    async def start(self, operation: Operation) -> None:
+        assert self.dispatcher is not None
+        asyncio.get_running_loop().call_soon(self.dispatcher.complete, operation.id)
 
 
 @contextlib.asynccontextmanager

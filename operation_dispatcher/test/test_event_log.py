@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from dispatcher_testing import EventRecorder, running
+from dispatcher_testing import EventRecorder, Instant, running
 
 from operation_dispatcher import (
     Decision,
@@ -21,7 +21,6 @@ from operation_dispatcher import (
     EventType,
     Operation,
     OperationDispatcher,
-    OperationRunner,
     SQLiteStore,
     StorageError,
     ValidationError,
@@ -33,17 +32,6 @@ RESOURCE = "robot-1"
 
 def op(name: str, **payload: object) -> Operation:
     return Operation(id=name, resource_id=RESOURCE, payload=payload)
-
-
-class Instant(OperationRunner):
-    """Completes each operation as soon as it has started."""
-
-    def __init__(self) -> None:
-        self.dispatcher: OperationDispatcher | None = None
-
-    async def start(self, operation: Operation) -> None:
-        assert self.dispatcher is not None
-        asyncio.get_running_loop().call_soon(self.dispatcher.complete, operation.id)
 
 
 def dispatcher_with(store: SQLiteStore | None = None, recorder: EventRecorder | None = None) -> OperationDispatcher:
