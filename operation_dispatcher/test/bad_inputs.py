@@ -22,6 +22,7 @@ rendered anywhere.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from dataclasses import dataclass, field
@@ -53,7 +54,7 @@ class Case:
     id: str
     description: str
     action: str
-    """add, get, events, list, history, event_log, cancel, pause_operation, resume_operation,
+    """add, get, events, list, page, history, event_log, cancel, pause_operation, resume_operation,
     complete, fail, report_progress, pause_dispatcher, resume_dispatcher, raw_body."""
     args: dict[str, Any]
     code: str
@@ -68,6 +69,11 @@ class Case:
     """Door -> why that door cannot carry this input (besides what the adapters detect)."""
     known_bugs: dict[str, str] = field(default_factory=dict)
     """Door -> the bug that makes this door answer wrongly (the test is xfail(strict=True))."""
+
+
+def _cursor(fields: list[Any]) -> str:
+    """A cursor as the dispatcher writes one (URL-safe base64 of JSON), for another listing than the one read."""
+    return base64.urlsafe_b64encode(json.dumps(fields).encode()).decode().rstrip("=")
 
 
 def _op(op_id: str, **fields: Any) -> dict[str, Any]:
@@ -244,6 +250,18 @@ CASES: list[Case] = [
          "VALIDATION", ("limit",), 422, not_expressible={"ros": "GetEventLog.limit 0 means the default (100)"}),
     Case("event-log-limit-too-big", "event log limit 1001 (range 1..1000)", "event_log", {"after": 0, "limit": 1001},
          "VALIDATION", ("limit",), 422),
+    Case("page-limit-zero", "a page of the listing, limit 0 (range 1..1000)", "page", {"limit": 0}, "VALIDATION", ("limit",), 422,
+         not_expressible={"ros": "ListOperations.limit 0 means every operation (the seed's listing)"}),
+    Case("page-limit-too-big", "a page of the listing, limit 1001 (range 1..1000)", "page", {"limit": 1001},
+         "VALIDATION", ("limit",), 422),
+    Case("page-limit-bool", "a page of the listing, limit true (no integer)", "page", {"limit": True}, "VALIDATION", ("limit",), 422),
+    Case("page-cursor-garbage", "a page after the cursor 'not a cursor!'", "page", {"limit": 10, "cursor": "not a cursor!"},
+         "VALIDATION", ("cursor", "next_cursor"), 400),
+    Case("page-cursor-too-long", "a page after a cursor of 1025 characters (limit 1024)", "page",
+         {"limit": 10, "cursor": "x" * 1025}, "VALIDATION", ("cursor",), 422),
+    Case("page-cursor-other-listing", "a page of QUEUED after a cursor of the whole listing", "page",
+         {"state": "QUEUED", "limit": 10, "cursor": _cursor([1, "all", "queue", None])},
+         "VALIDATION", ("cursor", "belongs to the listing 'all'"), 400),
     # --- handshaken control and illegal transitions
     Case("cancel-unknown-id", "cancel 'ghost'", "cancel", {"operation_id": "ghost"}, "NOT_FOUND", ("ghost",), 404),
     Case("cancel-finished", "cancel done-1, already COMPLETED", "cancel", {"operation_id": "done-1"},
@@ -314,6 +332,7 @@ def python_call(case: Case) -> tuple[str, tuple[Any, ...]]:
         "events": ("events", (a.get("operation_id"),)),
         "list": ("list_operations", (a.get("state"),)),
         "history": ("history", (a.get("limit"),)),
+        "page": ("page_operations", (a.get("state"), a.get("limit"), a.get("cursor"))),
         "event_log": ("events_after", (a.get("after"), a.get("limit"))),
         "cancel": ("cancel", (a.get("operation_id"), a.get("reason"))),
         "pause_operation": ("pause_operation", (a.get("operation_id"), a.get("reason"))),
@@ -346,6 +365,8 @@ def rest_request(case: Case) -> tuple[str, str, dict[str, Any], bytes | None]:
         return "GET", "/operations/history", {"limit": a["limit"]}, None
     if case.action == "event_log":
         return "GET", "/events/log", {"after": a["after"], "limit": a["limit"]}, None
+    if case.action == "page":
+        return "GET", "/operations", {k: a[k] for k in ("state", "limit", "cursor") if a.get(k) is not None}, None
     if case.action in ("cancel", "pause_operation", "resume_operation"):
         verb = case.action.removesuffix("_operation")
         fields = {k: v for k, v in a.items() if k != "operation_id" and v is not None}  # reason, or a field it has not
@@ -373,6 +394,7 @@ def mcp_call(case: Case) -> tuple[str, dict[str, Any]]:
         "list": ("list_operations", {"state": a.get("state")}),
         "history": ("get_history", {"limit": a.get("limit")}),
         "event_log": ("get_event_log", {"after": a.get("after"), "limit": a.get("limit")}),
+        "page": ("list_operations", {k: a[k] for k in ("state", "limit", "cursor") if a.get(k) is not None}),
         "cancel": ("cancel_operation", dict(a)),  # every argument, a tool's unknown ones too
         "pause_operation": ("pause_operation", {k: v for k, v in a.items() if k in ("operation_id", "reason")}),
         "resume_operation": ("resume_operation", {k: v for k, v in a.items() if k in ("operation_id", "reason")}),
@@ -460,6 +482,11 @@ def ros_call(case: Case) -> tuple[str, str, dict[str, Any]]:
         return "GetEvents", "get_events", {"operation_id": a["operation_id"]}
     if case.action == "list":
         return "ListOperations", "list_operations", {"state": a["state"]}
+    if case.action == "page":
+        limit = a["limit"]
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= _UINT16_MAX:
+            raise NotExpressible("ListOperations.limit is a uint16 field")
+        return "ListOperations", "list_operations", {"state": a.get("state") or "", "limit": limit, "cursor": a.get("cursor") or ""}
     if case.action == "history":
         limit = a["limit"]
         if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= _UINT16_MAX:

@@ -93,7 +93,8 @@ async def exercise(client: Client) -> None:
     state = json.loads((await client.read_resource("dispatcher://state")).contents[0].text)
     assert state["resource_id"] == "robot-1"
     queue = json.loads((await client.read_resource("dispatcher://queue")).contents[0].text)
-    assert "agent-1" in [rec["operation"]["id"] for rec in queue]
+    assert "agent-1" in [rec["operation"]["id"] for rec in queue["operations"]]
+    assert queue["summary"].startswith(f"{queue['counts']['QUEUED']} QUEUED") and "This page:" in queue["summary"]
 
 
 async def test_over_stdio_with_the_example_as_a_subprocess() -> None:
@@ -141,7 +142,8 @@ async def test_arguments_are_held_to_what_each_tool_lists(start_server) -> None:
         for not_an_int in (True, False, "10", 10.0):
             refused = tool_error(await client.call_tool("get_history", {"limit": not_an_int}))
             assert refused["code"] == "VALIDATION" and refused["details"]["field"] == "limit", (not_an_int, refused)
-        assert structured(await client.call_tool("get_history", {"limit": 10})) == []
+        history = structured(await client.call_tool("get_history", {"limit": 10}))
+        assert (history["operations"], history["next_cursor"], history["total"]) == ([], None, 0)
 
 
 async def test_start_and_stop_answer_once_done(start_server) -> None:  # type: ignore[no-untyped-def]

@@ -309,6 +309,16 @@ class DispatcherClient:
         request = srv.ListOperations.Request(state=state.value if isinstance(state, OperationState) else state or "")
         return builtins.list(self._call("list_operations", request, self._deadline(timeout)).operations)
 
+    def list_page(
+        self, state: OperationState | str | None = None, limit: int = 100, cursor: str = "", timeout: float | None = None
+    ) -> Any:
+        """One page of :meth:`list`, for a long queue: the ListOperations response (``operations``,
+        ``next_cursor``, ``total``); read on with ``cursor=response.next_cursor`` until it is ``""``."""
+        request = srv.ListOperations.Request(
+            state=state.value if isinstance(state, OperationState) else state or "", limit=limit, cursor=cursor
+        )
+        return self._call("list_operations", request, self._deadline(timeout))
+
     def history(self, limit: int = 50, timeout: float | None = None) -> builtins.list[msg.OperationStatus]:
         """The last ``limit`` finished operations."""
         return builtins.list(self._call("get_history", srv.GetHistory.Request(limit=limit), self._deadline(timeout)).operations)

@@ -82,6 +82,7 @@ from operation_dispatcher import (
     InvalidStateError,
     NotReadyPolicy,
     OperationDispatcher,
+    OperationPage,
     RequestTimeoutError,
     SQLiteStore,
     UnavailableError,
@@ -230,7 +231,7 @@ class DispatcherNode(LifecycleNode):
         self._publish_state()
         self.diagnostics.publish()
         stored = (
-            f"store {self.store_file} ({len(self.dispatcher.list_operations())} operations recovered, "
+            f"store {self.store_file} ({sum(self.dispatcher.snapshot().counts.values())} operations recovered, "
             f"interrupted ones: {p['on_interrupted']})" if self.store_file else "in-memory store"
         )
         self.get_logger().info(
@@ -570,7 +571,12 @@ class DispatcherNode(LifecycleNode):
         response.already_present = [not r.added for r in results]
 
     def _list(self, request: Any, response: Any) -> None:
-        response.operations = conv.records_to_statuses(self.dispatcher.list_operations(conv.state_filter_from_msg(request.state)))
+        state = conv.state_filter_from_msg(request.state)
+        if not request.limit and not request.cursor:
+            response.operations = conv.records_to_statuses(self.dispatcher.list_operations(state))
+            response.total = len(response.operations)
+            return
+        _page_to(response, self.dispatcher.page_operations(state, cursor=request.cursor or None, **_limit(request)))
 
     def _get(self, request: Any, response: Any) -> None:
         record = self.dispatcher.get(request.operation_id) if request.operation_id else self.dispatcher.current()
@@ -579,20 +585,25 @@ class DispatcherNode(LifecycleNode):
         response.status = conv.record_to_status(record)
 
     def _history(self, request: Any, response: Any) -> None:
-        response.operations = conv.records_to_statuses(self.dispatcher.history(*_limit(request)))
+        _page_to(response, self.dispatcher.history_page(cursor=request.cursor or None, **_limit(request)))
 
     def _events(self, request: Any, response: Any) -> None:
         response.events = [conv.event_to_msg(e) for e in self.dispatcher.events(request.operation_id)]
 
     def _event_log(self, request: Any, response: Any) -> None:
-        page = self.dispatcher.events_after(request.after_sequence, *_limit(request))
+        page = self.dispatcher.events_after(request.after_sequence, **_limit(request))
         response.events = [conv.event_to_msg(e) for e in page.events]
         response.next_after_sequence, response.last_sequence = page.next_after, page.last_sequence
 
 
-def _limit(request: Any) -> tuple[int, ...]:
-    """A request's ``limit`` as the core's argument: 0 (a ROS message's default) means the core's default."""
-    return (request.limit,) if request.limit else ()
+def _limit(request: Any) -> dict[str, int]:
+    """A request's ``limit`` as the core's keyword: 0 (a ROS message's default) means the core's default."""
+    return {"limit": request.limit} if request.limit else {}
+
+
+def _page_to(response: Any, page: OperationPage) -> None:
+    response.operations = conv.records_to_statuses(page.operations)
+    response.next_cursor, response.total = page.next_cursor or "", page.total
 
 
 def _clear_lists(response: Any) -> None:

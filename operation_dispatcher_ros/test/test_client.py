@@ -46,6 +46,10 @@ def test_add_then_wait_for_completed_and_the_repeat_adds_nothing(bringup, client
     assert [o.added for o in client.add([transport("first")])] == [False]
     assert {s.operation.id for s in client.list("completed")} == {"first", "second"}
     assert len(client.history(limit=1)) == 1
+    first_page = client.list_page("completed", limit=1)
+    last_page = client.list_page("completed", limit=1, cursor=first_page.next_cursor)
+    assert (first_page.total, last_page.next_cursor) == (2, "")
+    assert {s.operation.id for s in [*first_page.operations, *last_page.operations]} == {"first", "second"}
 
 
 def test_events_iterator_receives_the_life_cycle_in_order(bringup, client):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, Request, status
+from fastapi import APIRouter, Body, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -21,6 +21,7 @@ from .._models import (
     AddResult,
     DispatchEvent,
     Operation,
+    OperationPage,
     OperationRecord,
     OperationState,
 )
@@ -55,13 +56,60 @@ def _dispatcher(request: Request) -> OperationDispatcher:
     return dispatcher
 
 
-@router.get("", response_model=list[OperationRecord], responses=error_responses(422))
+_PAGE_HEADERS: dict[str, Any] = {
+    "X-Total-Count": {"description": "Operations in the listing (its state, or all) now.", "schema": {"type": "integer"}},
+    "X-Next-Cursor": {"description": "The cursor of the next page; absent on the last one.", "schema": {"type": "string"}},
+    "Link": {"description": 'The next page\'s URL, rel="next" (RFC 8288); absent on the last one.', "schema": {"type": "string"}},
+}
+_PAGED: dict[int | str, dict[str, Any]] = {200: {"description": "A page of the listing", "headers": _PAGE_HEADERS}}
+Cursor = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=limits.MAX_CURSOR_LENGTH,
+        description="The X-Next-Cursor of the page before (opaque); absent: the first page.",
+    ),
+]
+
+
+def _paged(request: Request, response: Response, page: OperationPage) -> list[OperationRecord]:
+    """The page's operations as the body; where to read on in the headers (the body stays the seed's list)."""
+    response.headers["X-Total-Count"] = str(page.total)
+    if page.next_cursor is not None:
+        response.headers["X-Next-Cursor"] = page.next_cursor
+        response.headers["Link"] = f'<{request.url.include_query_params(cursor=page.next_cursor)}>; rel="next"'
+    return page.operations
+
+
+@router.get("", response_model=list[OperationRecord], responses={**error_responses(400, 422), **_PAGED})
 def list_operations(
     request: Request,
+    response: Response,
     state: Annotated[OperationState | None, Query(description="Only operations in this state.")] = None,
+    limit: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=limits.OPERATIONS_PAGE_MAX,
+            description=(
+                f"A page of at most this many (with a cursor and no limit: {limits.OPERATIONS_PAGE_DEFAULT}); "
+                "without limit and cursor, every operation (the seed's listing)."
+            ),
+        ),
+    ] = None,
+    cursor: Cursor = None,
 ) -> list[OperationRecord]:
-    """All operations: the active one, the queue in dispatch order, then finished ones newest first."""
-    return _dispatcher(request).list_operations(state)
+    """All operations: the active one, the queue in dispatch order, then finished ones newest first.
+
+    With ``limit`` or ``cursor``, one page of that order: read on with ``cursor=`` the
+    ``X-Next-Cursor`` header (or follow ``Link``) until it is absent. Every operation that stays
+    in the state while the pages are read is on exactly one of them; ``X-Total-Count`` says how
+    many there are. A page costs the page, whatever the queue's length."""
+    dispatcher = _dispatcher(request)
+    if limit is None and cursor is None:
+        return dispatcher.list_operations(state)
+    page = dispatcher.page_operations(state, limit or limits.OPERATIONS_PAGE_DEFAULT, cursor)
+    return _paged(request, response, page)
 
 
 @router.get("/current", response_model=OperationRecord | None)
@@ -70,15 +118,18 @@ def current_operation(request: Request) -> OperationRecord | None:
     return _dispatcher(request).current()
 
 
-@router.get("/history", response_model=list[OperationRecord], responses=error_responses(422))
+@router.get("/history", response_model=list[OperationRecord], responses={**error_responses(400, 422), **_PAGED})
 def history(
     request: Request,
+    response: Response,
     limit: Annotated[
         int, Query(ge=1, le=limits.HISTORY_LIMIT_MAX, description="How many finished operations, newest first.")
     ] = limits.HISTORY_LIMIT_DEFAULT,
+    cursor: Cursor = None,
 ) -> list[OperationRecord]:
-    """Finished (COMPLETED, FAILED, CANCELLED) operations, newest first."""
-    return _dispatcher(request).history(limit)
+    """Finished (COMPLETED, FAILED, CANCELLED) operations, newest first; older ones with
+    ``cursor=`` the ``X-Next-Cursor`` header."""
+    return _paged(request, response, _dispatcher(request).history_page(limit, cursor))
 
 
 @router.post(

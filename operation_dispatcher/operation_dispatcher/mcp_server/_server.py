@@ -35,6 +35,7 @@ from .._models import (
     DispatcherSnapshot,
     DispatchEvent,
     EventLogPage,
+    OperationPage,
     OperationRecord,
     OperationState,
     validation_error_from,
@@ -44,8 +45,8 @@ from ..api._lifecycle import DispatcherLifecycle
 INSTRUCTIONS = """\
 Operations for one resource (robot, machine, workstation) wait in a priority queue;
 the dispatcher asks external business logic before it starts, cancels, pauses or
-resumes one. Add operations with add_operations, watch them with list_operations,
-get_operation and get_operation_events (OPERATION_START_DENIED events carry the
+resumes one. Add operations with add_operations, watch them with list_operations (a page of 50 and a
+summary counting every state; read on with cursor=next_cursor), get_operation and get_operation_events (OPERATION_START_DENIED events carry the
 business logic's reason); get_event_log reads every event in order, from a number on. A refused request returns an error whose JSON names the
 code (VALIDATION, NOT_FOUND, INVALID_STATE, DENIED, STORAGE, UNAVAILABLE, TIMEOUT) and,
 for DENIED, the reason; STORAGE and UNAVAILABLE changed nothing and may be retried.
@@ -53,11 +54,32 @@ Resources: dispatcher://state and dispatcher://queue."""
 
 MCP_EVENT_LOG_LIMIT = 50
 """Events in a page of get_event_log unless the agent asks for more: a page should fit in its context."""
+MCP_PAGE_LIMIT = 50
+"""Operations in a page of list_operations (and of dispatcher://queue) unless the agent asks for more."""
 
 _READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True)
 _ADD = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True)
 _CONTROL = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
 _CANCEL = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False)
+
+Cursor = Annotated[
+    str | None,
+    Field(default=None, min_length=1, max_length=limits.MAX_CURSOR_LENGTH, description="next_cursor of the page before; none: the first page."),
+]
+
+
+class OperationListing(OperationPage):
+    """A page of operations with a one-line summary, so an agent sees the whole without reading it all."""
+
+    summary: str
+
+    @classmethod
+    def of(cls, page: OperationPage, state: OperationState | None, what: str | None = None) -> OperationListing:
+        counts = ", ".join(f"{n} {s.value}" for s, n in page.counts.items() if n) or "no operations"
+        shown = f"{len(page.operations)} of {page.total} {what or (state.value if state else 'operations')}"
+        more = "; more with cursor=next_cursor" if page.next_cursor else ""
+        return cls(**dict(page), summary=f"{counts}. This page: {shown}{more}.")
+
 
 Reason = Annotated[str | None, Field(default=None, max_length=limits.MAX_STRING_LENGTH, description="Why; shown to the business logic.")]
 OperationId = Annotated[str, Field(min_length=1, max_length=limits.MAX_ID_LENGTH)]
@@ -112,10 +134,15 @@ def create_mcp_server(dispatcher: OperationDispatcher, lifecycle: DispatcherLife
     server: MCPServer = _DispatcherMCPServer(name="operation_dispatcher", instructions=INSTRUCTIONS, log_level="WARNING")
 
     @server.tool(annotations=_READ)
-    def list_operations(state: OperationState | None = None) -> list[OperationRecord]:
-        """Operations: the active one, the queue in dispatch order, then finished ones newest first; optionally only one state."""
+    def list_operations(
+        state: OperationState | None = None,
+        limit: Annotated[int, Field(strict=True, ge=1, le=limits.OPERATIONS_PAGE_MAX)] = MCP_PAGE_LIMIT,
+        cursor: Cursor = None,
+    ) -> OperationListing:
+        """A page of operations: the active one, the queue in dispatch order, then finished ones newest
+        first; optionally only one state. ``summary`` counts every state; read on with cursor=next_cursor."""
         with _as_tool_error():
-            return dispatcher.list_operations(state)
+            return OperationListing.of(dispatcher.page_operations(state, limit, cursor), state)
 
     @server.tool(annotations=_READ)
     def get_operation(operation_id: OperationId) -> OperationRecord:
@@ -131,10 +158,11 @@ def create_mcp_server(dispatcher: OperationDispatcher, lifecycle: DispatcherLife
     @server.tool(annotations=_READ)
     def get_history(
         limit: Annotated[int, Field(strict=True, ge=1, le=limits.HISTORY_LIMIT_MAX)] = limits.HISTORY_LIMIT_DEFAULT,
-    ) -> list[OperationRecord]:
-        """Finished operations (COMPLETED, FAILED, CANCELLED), newest first."""
+        cursor: Cursor = None,
+    ) -> OperationListing:
+        """Finished operations (COMPLETED, FAILED, CANCELLED), newest first, a page at a time."""
         with _as_tool_error():
-            return dispatcher.history(limit)
+            return OperationListing.of(dispatcher.history_page(limit, cursor), None, "finished")
 
     @server.tool(annotations=_READ)
     def get_operation_events(operation_id: OperationId) -> list[DispatchEvent]:
@@ -226,9 +254,9 @@ def create_mcp_server(dispatcher: OperationDispatcher, lifecycle: DispatcherLife
 
     @server.resource("dispatcher://queue", mime_type="application/json")
     def queue_resource() -> str:
-        """Queued operations in dispatch order."""
-        queued = dispatcher.list_operations(OperationState.QUEUED)
-        return json.dumps([r.model_dump(mode="json") for r in queued])
+        """The head of the queue in dispatch order (a page, with the summary; list_operations reads on)."""
+        head = OperationListing.of(dispatcher.page_operations(OperationState.QUEUED, MCP_PAGE_LIMIT), OperationState.QUEUED)
+        return head.model_dump_json()
 
     @server.resource("dispatcher://operations/{operation_id}", mime_type="application/json")
     def operation_resource(operation_id: str) -> str:

@@ -1,0 +1,63 @@
+"""Paged listings at the ROS door (issue 13): ListOperations' limit / cursor / next_cursor / total.
+
+A real dispatcher node (configured, inactive: adds queue, nothing starts)
+and the reference business logic approving every cancel. The test pages
+through QUEUED over ``list_operations`` and, between its pages, adds more
+operations at every priority and cancels queued ones, seen and not yet
+seen: every operation that stays queued throughout is on exactly one page,
+none is on two. ``limit`` 0 without a cursor is still the whole listing in
+one answer, as before paging existed.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+pytestmark = pytest.mark.ros
+
+
+def test_pages_of_the_queue_see_each_operation_that_stays_once_while_others_come_and_go(bringup, ros_client):
+    from operation_dispatcher_interfaces.msg import Operation
+    from operation_dispatcher_interfaces.srv import AddOperations, ListOperations, OperationCommand
+
+    bringup(sim_robot=None, business_logic={"rule": "approve_all"}, dispatcher={"autostart": False})
+    rng = random.Random(7)
+    for b in range(4):
+        batch = [Operation(id=f"op-{b}-{i:02d}", priority=rng.randrange(3)) for i in range(100)]
+        assert ros_client.call(AddOperations, "add_operations", operations=batch, timeout=30.0).success
+
+    def listing(**fields):  # type: ignore[no-untyped-def]
+        response = ros_client.call(ListOperations, "list_operations", timeout=15.0, **fields)
+        assert response.success, response.message
+        return response
+
+    whole = listing()
+    assert len(whole.operations) == whole.total == 400 and whole.next_cursor == ""
+    stayed = {s.operation.id for s in whole.operations}
+
+    seen: list[str] = []
+    cursor, added, pages = "", 0, 0
+    while True:
+        page = listing(state="QUEUED", limit=25, cursor=cursor)
+        assert len(page.operations) <= 25 and page.total == 400 + added - (400 - len(stayed))
+        assert all(s.state_name == "QUEUED" for s in page.operations)
+        seen += [s.operation.id for s in page.operations]
+        pages += 1
+        if not page.next_cursor:
+            break
+        cursor = page.next_cursor
+        more = [Operation(id=f"new-{added + k}", priority=rng.randrange(3)) for k in range(4)]
+        assert ros_client.call(AddOperations, "add_operations", operations=more).success
+        added += 4
+        for gone in rng.sample(sorted(stayed), 2):
+            cancelled = ros_client.call(OperationCommand, "cancel_operation", operation_id=gone, timeout=15.0)
+            assert cancelled.success, cancelled.message
+            stayed.discard(gone)
+    assert pages >= 16
+    assert len(seen) == len(set(seen)), "an operation is on two pages"
+    assert stayed <= set(seen), sorted(stayed - set(seen))[:5]
+
+    refused = ros_client.call(ListOperations, "list_operations", state="COMPLETED", limit=5, cursor=listing(state="QUEUED", limit=5).next_cursor)
+    assert not refused.success and refused.error_code == refused.VALIDATION and "cursor" in refused.message
