@@ -126,3 +126,47 @@ def test_stays_readable_with_hundreds_of_operations(start_server, page) -> None:
     expect(page.locator("#paused-reason")).to_have_text("shift change")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard-busy.png"), full_page=True)
+
+
+PAGE_BUDGET = 200_000
+"""Bytes one refresh of the page may move, whatever the queue's length (issue 13)."""
+
+
+def test_with_100000_queued_reads_only_what_it_shows_and_applies_events(start_server, page) -> None:  # type: ignore[no-untyped-def]
+    dispatcher = doors_testing.make_dispatcher()
+    added: list[int] = []
+    dispatcher.subscribe(lambda e: added.append(1) if e.event_type == "OPERATION_ADDED" else None)
+    dispatcher.add(op("active", priority=5, payload={"task": "inspect"}))
+    for b in range(10):
+        dispatcher.add([op(f"q-{b}-{i:05d}", priority=i % 3, payload={"task": "pickup"}) for i in range(10_000)])
+    # The burst's events published before the server starts: a page opened during a burst
+    # of 100,000 falls behind the stream, is disconnected and reads everything again.
+    wait_until(lambda: len(added) == 100_001, timeout=60, what="the adds' events published")
+    live = start_server(dispatcher=dispatcher)
+    wait_until(lambda: dispatcher.current() is not None, what="active started")
+    reads: list[tuple[str, int]] = []
+    page.on("requestfinished", lambda r: reads.append((r.url, r.sizes()["responseBodySize"])))
+
+    page.goto(live.url)
+    expect(page.locator("#connection")).to_have_class(re.compile(r"\blive\b"))
+    expect(page.locator("#queue tr")).to_have_count(200)
+    expect(page.locator("#queue-more")).to_have_text("… and 99,800 more queued")
+    expect(page.locator("#queue-count")).to_have_text("100000")
+    loaded = sum(size for url, size in reads if "/dashboard/static/" not in url and not url.endswith("/"))
+    assert 0 < loaded < PAGE_BUDGET, "\n".join(f"{size} {url}" for url, size in reads)
+
+    reads.clear()
+    with live.client() as http:
+        http.post("/operations/add", json=[op("urgent", priority=9, payload={"task": "dropoff"})])
+    expect(page.locator("#queue tr").first).to_have_attribute("data-id", "urgent")
+    expect(page.locator("#queue-more")).to_have_text("… and 99,801 more queued")
+    dispatcher.complete("active", outcome="done")
+    expect(page.locator('#current-body .id[data-id="urgent"]')).to_be_visible()
+    expect(page.locator('#queue tr[data-id="urgent"]')).to_have_count(0)
+    expect(page.locator("#timeline .row .seg.COMPLETED")).to_have_count(1)
+    expect(page.locator("#queue tr")).to_have_count(200)
+    expect(page.locator("#queue-more")).to_have_text("… and 99,800 more queued")
+
+    assert reads and all(size < PAGE_BUDGET for _, size in reads), reads
+    assert sum(size for _, size in reads) < 2 * PAGE_BUDGET, reads  # three events: not three refreshes
+    assert not [url for url, _ in reads if "state=QUEUED" in url and "limit=" not in url], "the whole queue was read"

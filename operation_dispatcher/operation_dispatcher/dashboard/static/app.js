@@ -1,15 +1,21 @@
 // Operation Dispatcher dashboard: vanilla JS, no build step.
-// Data: REST for lists, /events (SSE read with fetch so it can carry the
-// bearer token) for live events and a state push every second.
+// Data: /events (SSE read with fetch so it can carry the bearer token) for
+// live events and a state push every second; REST for what the page shows,
+// and only that: the first QUEUE_ROWS of the queue, the timeline's window.
+// Live events are applied to what is shown; everything is read again only
+// when the stream (re)connects or an event number was skipped.
 "use strict";
 
-const QUEUE_ROWS = 200;      // rows rendered; the count says how many there are
+const QUEUE_ROWS = 200;      // rows shown, one page of the queue; X-Total-Count says how many there are
 const TIMELINE_ROWS = 80;    // past operations on the timeline
 const EVENT_ROWS = 300;      // events kept in the list
+const QUEUE_REREAD_MS = 1000; // the queue page is read again at most this often
 const TOKEN_KEY = "operation_dispatcher.token";
+const LEAVES_QUEUE = new Set(["OPERATION_STARTED", "OPERATION_CANCELLED", "OPERATION_FAILED", "OPERATION_COMPLETED"]);
+const FINISHES = new Set(["OPERATION_COMPLETED", "OPERATION_FAILED", "OPERATION_CANCELLED"]);
 
 const $ = (id) => document.getElementById(id);
-const view = { snapshot: null, current: null, queue: [], history: [] };
+const view = { snapshot: null, current: null, queue: [], queueTotal: 0, history: [], lastSequence: null, stale: true };
 
 // ---------------------------------------------------------------- token + API
 
@@ -35,7 +41,7 @@ class ApiError extends Error {
   }
 }
 
-async function api(method, path, body) {
+async function request(method, path, body) {
   const headers = authHeaders();
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -44,7 +50,14 @@ async function api(method, path, body) {
     if (response.status === 401) askForToken();
     throw new ApiError(response.status, data.error || {});
   }
-  return data;
+  return { data, headers: response.headers };
+}
+
+const api = async (method, path, body) => (await request(method, path, body)).data;
+
+async function queuePage() {
+  const { data, headers } = await request("GET", "/operations?state=QUEUED&limit=" + QUEUE_ROWS);
+  return { rows: data, total: Number(headers.get("X-Total-Count")) };
 }
 
 function askForToken() {
@@ -54,7 +67,6 @@ function askForToken() {
 
 $("token-form").addEventListener("submit", () => {
   localStorage.setItem(TOKEN_KEY, $("token-input").value.trim());
-  refresh();
   restartStream();
 });
 
@@ -142,9 +154,9 @@ function renderCurrent(record) {
   );
 }
 
-function renderQueue(queue) {
-  view.queue = queue;
-  const rows = queue.slice(0, QUEUE_ROWS).map(({ operation: op, execution: ex }, i) =>
+function renderQueue() {
+  const queue = view.queue;
+  const rows = queue.map(({ operation: op, execution: ex }, i) =>
     el("tr", { "data-id": op.id },
       el("td", { class: "muted" }, i + 1),
       el("td", { class: "id", title: op.id }, op.id),
@@ -153,8 +165,9 @@ function renderQueue(queue) {
       el("td", {}, (op.payload && op.payload.task) || ""),
       el("td", {}, el("button", { "data-action": "op-cancel", "data-id": op.id }, "Cancel"))));
   $("queue").replaceChildren(...rows);
-  $("queue-more").textContent = !queue.length ? "The queue is empty."
-    : queue.length > QUEUE_ROWS ? "… and " + (queue.length - QUEUE_ROWS) + " more queued" : "";
+  const more = view.queueTotal - queue.length;
+  $("queue-more").textContent = !view.queueTotal ? "The queue is empty."
+    : more > 0 ? "… and " + more.toLocaleString("en-US") + " more queued" : "";
 }
 
 function renderTimeline() {
@@ -205,37 +218,103 @@ function addEvent(event) {
 
 // -------------------------------------------------------------------- refresh
 
-let refreshing = null;
-let refreshAgain = false;
-
-async function refresh() {
-  if (refreshing) { refreshAgain = true; return refreshing; }
-  refreshing = (async () => {
-    try {
-      const [snapshot, current, queue, history] = await Promise.all([
-        api("GET", "/dispatcher"),
-        api("GET", "/operations/current"),
-        api("GET", "/operations?state=QUEUED"),
-        api("GET", "/operations/history?limit=" + TIMELINE_ROWS),
-      ]);
-      view.history = history;
-      renderSnapshot(snapshot);
-      renderCurrent(current);
-      renderQueue(queue);
-      renderTimeline();
-    } catch (err) {
-      if (!(err instanceof ApiError && err.status === 401)) $("connection").className = "connection down";
-    } finally {
-      refreshing = null;
-      if (refreshAgain) { refreshAgain = false; scheduleRefresh(); }
-    }
-  })();
-  return refreshing;
+// One read at a time per kind: a read asked for while one runs runs once after it.
+function serialized(read) {
+  let running = null;
+  let again = false;
+  const run = () => {
+    if (running) { again = true; return running; }
+    running = read()
+      .catch((err) => { if (!(err instanceof ApiError && err.status === 401)) $("connection").className = "connection down"; })
+      .finally(() => { running = null; if (again) { again = false; run(); } });
+    return running;
+  };
+  return run;
 }
 
+// Everything shown, read again: on load, on (re)connecting, after a skipped event number.
+const refresh = serialized(async () => {
+  view.stale = false;
+  const [snapshot, current, queue, history] = await Promise.all([
+    api("GET", "/dispatcher"),
+    api("GET", "/operations/current"),
+    queuePage(),
+    api("GET", "/operations/history?limit=" + TIMELINE_ROWS),
+  ]);
+  view.history = history;
+  view.queue = queue.rows;
+  view.queueTotal = queue.total;
+  renderSnapshot(snapshot);
+  renderCurrent(current);
+  renderQueue();
+  renderTimeline();
+});
+
+// The dispatcher's state and the current operation, at once after a button
+// (the stream pushes them every second).
+const refreshState = serialized(async () => {
+  const [snapshot, current] = await Promise.all([api("GET", "/dispatcher"), api("GET", "/operations/current")]);
+  renderSnapshot(snapshot);
+  renderCurrent(current);
+  renderTimeline();
+});
+
+// The first page of the queue only: where a new operation lands depends on its
+// priority and the queue's order, which the dispatcher knows; the page asks it.
+const rereadQueue = serialized(async () => {
+  const queue = await queuePage();
+  view.queue = queue.rows;
+  view.queueTotal = queue.total;
+  renderQueue();
+});
+
+let queueTimer = null;
+let queueReadAt = 0;
+function scheduleQueueReread() {
+  if (queueTimer !== null) return;
+  const wait = Math.max(150, queueReadAt + QUEUE_REREAD_MS - Date.now());
+  queueTimer = setTimeout(() => { queueTimer = null; queueReadAt = Date.now(); rereadQueue(); }, wait);
+}
+
+// Everything read again once the stream's backlog has arrived (an event before
+// the read is in what it reads; one after it is applied to it).
 let refreshTimer = null;
-function scheduleRefresh() {
-  if (refreshTimer === null) refreshTimer = setTimeout(() => { refreshTimer = null; refresh(); }, 150);
+function refreshSoon() {
+  view.stale = true;
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(() => { refreshTimer = null; refresh(); }, 150);
+}
+
+// A live event applied to what is shown, instead of reading it all again.
+async function applyEvent(event) {
+  const seen = view.lastSequence;
+  view.lastSequence = event.sequence;
+  if (seen !== null && event.sequence !== seen + 1) refreshSoon();  // missed some: read it all
+  if (view.stale) return;
+  const type = event.event_type;
+  if (type === "OPERATION_ADDED") scheduleQueueReread();
+  if (LEAVES_QUEUE.has(type)) {
+    const shown = view.queue.findIndex((r) => r.operation.id === event.operation_id);
+    if (shown >= 0) {
+      view.queue.splice(shown, 1);
+      view.queueTotal -= 1;
+      renderQueue();
+      if (view.queueTotal > view.queue.length) scheduleQueueReread();  // the next one moves up
+    }
+  }
+  if (FINISHES.has(type) && event.operation_id) {
+    const record = await api("GET", "/operations/" + encodeURIComponent(event.operation_id)).catch(() => null);
+    if (record) {
+      view.history = [record, ...view.history.filter((r) => r.operation.id !== record.operation.id)].slice(0, TIMELINE_ROWS);
+      renderTimeline();
+    }
+  }
+}
+
+// The state pushed every second carries the queue's length: a queue that changed
+// in a way no event showed (an operation put back in line) is read again.
+function checkQueueLength(snapshot) {
+  if (!view.stale && snapshot.queue_length !== view.queueTotal) scheduleQueueReread();
 }
 
 // ------------------------------------------------------------ live event stream
@@ -257,6 +336,8 @@ async function streamEvents() {
     if (!response.ok || !response.body) throw new Error("HTTP " + response.status);
     status.className = "connection live";
     status.textContent = "live";
+    view.lastSequence = null;
+    refreshSoon();
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "";
     for (;;) {
@@ -291,9 +372,10 @@ function handleMessage(text) {
     renderSnapshot(payload.dispatcher);
     renderCurrent(payload.current);
     renderTimeline();
+    checkQueueLength(payload.dispatcher);
   } else if (type === "dispatch") {
     addEvent(payload);
-    scheduleRefresh();
+    applyEvent(payload);
   }
 }
 
@@ -319,10 +401,9 @@ document.addEventListener("click", async (e) => {
     toast(describeError(err), "error");
   } finally {
     button.disabled = false;
-    refresh();
+    refreshState();
   }
 });
 
 takeTokenFromUrl();
-refresh();
 streamEvents();
