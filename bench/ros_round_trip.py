@@ -6,10 +6,10 @@ All measured in the same run, between real processes over Fast DDS:
 - get_dispatcher_state and add_operations (1 operation) on a running
   dispatcher_node process, through ``DispatcherClient`` (what a user's
   script pays: the add includes the client's validation of the operation);
-- a life cycle: add_operations -> OPERATION_STARTED seen on dispatch_events
+- a life cycle: add_operations -> OPERATION_COMPLETED seen on dispatch_events
   (the dispatcher asked the business_logic_node process, which approved, and
-  sent the goal to a stand-in robot process, which accepts and holds it)
-  -> complete_operation -> OPERATION_COMPLETED seen.
+  sent the goal to a stand-in robot process, which accepts it and reports
+  success at once).
 
 The client side is one node with a SingleThreadedExecutor spun in one
 background thread; the main thread sends each request with call_async and
@@ -54,7 +54,6 @@ from operation_dispatcher_ros.processes import BENCH_DOMAINS, ProcessGroup, clai
 
 DEADLINE_SECONDS = 180.0
 WARM_LIFE_CYCLES = 2
-TERMINAL_EVENTS = ("OPERATION_COMPLETED", "OPERATION_FAILED", "OPERATION_CANCELLED")
 
 
 # ------------------------------------------------------------------ set-up
@@ -94,56 +93,28 @@ def serve_trigger() -> int:
 
 
 def serve_robot() -> int:
-    """The stand-in robot (its own process): accepts every goal and holds it, without blocking its executor,
-    until dispatch_events reports the operation's end (the bench completes it by service); then the goal
-    succeeds. A cancel request is accepted and ends the goal as canceled."""
+    """The stand-in robot (its own process): accepts every goal and finishes it at once, successfully, as a
+    robot whose task is instant would (a goal being executed is the robot's to end: complete_operation
+    refuses it). A cancel request is accepted."""
     import rclpy
     from rclpy.action import ActionServer, CancelResponse, GoalResponse
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
 
     from operation_dispatcher_interfaces.action import ExecuteOperation
-    from operation_dispatcher_interfaces.msg import DispatchEvent
 
     rclpy.init()
     node = rclpy.create_node("bench_robot")
-    held: dict[str, Any] = {}  # operation id -> goal handle, accepted and not executed yet
-    ended: set[str] = set()  # operations whose end was seen before their goal (not expected; handled anyway)
 
-    def accepted(goal_handle: Any) -> None:
-        op_id = goal_handle.request.operation.id
-        if op_id in ended:
-            ended.discard(op_id)
-            goal_handle.execute()
-        else:
-            held[op_id] = goal_handle
-
-    def execute(goal_handle: Any) -> Any:  # runs only once the goal is to end: returns at once
+    def execute(goal_handle: Any) -> Any:
         if goal_handle.is_cancel_requested:
             goal_handle.canceled()
             return ExecuteOperation.Result(success=False, message="canceled")
         goal_handle.succeed()
-        return ExecuteOperation.Result(success=True, message="released by the bench robot")
-
-    def cancel(goal_handle: Any) -> Any:
-        for op_id, handle in list(held.items()):
-            if handle is goal_handle:
-                del held[op_id]
-                goal_handle.execute()  # a task: runs after the goal moved to CANCELING, and ends it
-        return CancelResponse.ACCEPT
-
-    def on_event(msg: Any) -> None:
-        if msg.event_type in TERMINAL_EVENTS:
-            handle = held.pop(msg.operation_id, None)
-            if handle is not None:
-                handle.execute()  # schedules ``execute`` as a task on this executor
-            elif msg.event_type == "OPERATION_COMPLETED":
-                ended.add(msg.operation_id)
+        return ExecuteOperation.Result(success=True, message="done by the bench robot")
 
     ActionServer(
         node, ExecuteOperation, "execute_operation", execute_callback=execute,
-        goal_callback=lambda _goal: GoalResponse.ACCEPT, handle_accepted_callback=accepted, cancel_callback=cancel,
+        goal_callback=lambda _goal: GoalResponse.ACCEPT, cancel_callback=lambda _goal: CancelResponse.ACCEPT,
     )
-    node.create_subscription(DispatchEvent, "dispatch_events", on_event, QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE))
     return spin_until_shutdown(node)
 
 
@@ -298,8 +269,6 @@ def run(round_trips: int, cycles: int) -> int:
         def life_cycle(i: int, prefix: str = "lc") -> None:
             op_id = f"{prefix}-{i}"
             add_one(i, prefix)
-            bench.wait_event("OPERATION_STARTED", op_id, 10.0)
-            dispatcher.complete(op_id, "bench")
             bench.wait_event("OPERATION_COMPLETED", op_id, 10.0)
 
         # Untimed life cycles first: the dispatcher discovers the robot and the business logic, the robot and
@@ -332,29 +301,34 @@ def run(round_trips: int, cycles: int) -> int:
         print(row("baseline: bare rclpy std_srvs/Trigger, process to process", base, None))
         print(row("DispatcherClient.state() (get_dispatcher_state)", get_state, baseline))
         print(row("DispatcherClient.add() (1 operation, validated here, queued)", adds, baseline))
-        print(row("life cycle: add -> STARTED seen -> complete_operation -> COMPLETED seen", lives, baseline))
+        print(row("life cycle: add -> the robot's goal -> COMPLETED seen", lives, baseline))
         if len(lives) < cycles or len(adds) < round_trips:
             print(f"\n(stopped at the {DEADLINE_SECONDS:g} s bound)")
-        print("\nA life cycle holds two service round trips, a Handshake round trip to the business logic, "
-              "an action goal round trip to the (stand-in) robot and two events on the topic.")
+        print("\nA life cycle holds one service round trip (the add), a Handshake round trip to the business logic, "
+              "an action goal and its result with the (stand-in) robot, and its events on the topic.")
         print(f"CPU of this (client) process, all threads: {100.0 * cpu_trips / wall_trips:.0f}% of one core during the "
               f"round trips ({wall_trips:.1f} s), {100.0 * cpu_lives / wall_lives:.0f}% during the life cycles "
               f"({wall_lives:.1f} s, mostly waiting for the other processes); a polling client shows about 100%.")
         ok = True
         return 0
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C does not cut the clean-up short (bounded)
-            signal.signal(signum, signal.SIG_IGN)
-        try:
-            if bench is not None:
-                bench.close()
-        finally:
-            procs.stop_all()
-            domain.release()
-            if ok:
-                shutil.rmtree(log_dir, ignore_errors=True)
-            else:
-                print(f"node logs kept in {log_dir}", file=sys.stderr)
+        clean_up(bench, procs, domain, log_dir, ok)
+
+
+def clean_up(client: Any, procs: ProcessGroup, domain: Any, log_dir: Path, ok: bool) -> None:
+    """Close the bench's ROS side, reap every process, free the domain; keep the node logs if it failed."""
+    for signum in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C does not cut the clean-up short (bounded)
+        signal.signal(signum, signal.SIG_IGN)
+    try:
+        if client is not None:
+            client.close()
+    finally:
+        procs.stop_all()
+        domain.release()
+        if ok:
+            shutil.rmtree(log_dir, ignore_errors=True)
+        else:
+            print(f"node logs kept in {log_dir}", file=sys.stderr)
 
 
 def main() -> int:
