@@ -151,12 +151,14 @@ class EventRecorderNode(Node):
         return len(events)
 
     def destroy_node(self) -> None:
+        self._file.close()
+        super().destroy_node()
+        # Logged once the node is gone, so only to the console: after a signal the context is shut
+        # down, and logging with the node still there fails to publish on /rosout.
         self.get_logger().info(
             f"recorded up to event {self.order.last}: {self.live} as received, {self.read_back} read back from the log, "
             f"{self.order.repeats} repeats dropped"
         )
-        self._file.close()
-        super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:
