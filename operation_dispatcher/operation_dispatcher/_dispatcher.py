@@ -52,6 +52,7 @@ from ._models import (
     OperationPage,
     OperationRecord,
     OperationState,
+    built,
     parse_operations,
     utcnow,
 )
@@ -330,7 +331,7 @@ class OperationDispatcher:
             execution_id = self._ledger.execution_id(operation_id)
         events, journal = change.events, self._journal
         sequence = journal.count + len(events) + 1
-        row = event_row(f"{journal.prefix}-{sequence:09d}", event_type, operation_id, execution_id, metadata, at, sequence)
+        row = event_row(journal.event_id(sequence), event_type, operation_id, execution_id, metadata, at, sequence)
         events.append(row)
         return row
 
@@ -401,7 +402,7 @@ class OperationDispatcher:
             batch_ids.add(op.id)
             known = self._ledger.get(op.id)
             if known is not None:
-                results.append(AddResult.model_construct(operation_id=op.id, added=False, state=known.state))
+                results.append(built(AddResult, {"operation_id": op.id, "added": False, "state": known.state}))
                 continue
             if op.resource_id != self.resource_id:
                 raise ValidationError(
@@ -423,7 +424,7 @@ class OperationDispatcher:
                         field=field,
                     )
             new.append(op)
-            results.append(AddResult.model_construct(operation_id=op.id, added=True, state=OperationState.QUEUED))
+            results.append(built(AddResult, {"operation_id": op.id, "added": True, "state": S.QUEUED}))
         return results, new
 
     # ---------------------------------------------------- executor reports
@@ -887,7 +888,7 @@ class OperationDispatcher:
         run = self._answers
         if run is not None and run.quiet(entry.id):  # a repeat: asked unrecorded (see _repeats.py)
             journal = self._journal
-            event_id = f"{journal.prefix}-{journal.count + 1:09d}-unrecorded-{run.unrecorded + 1}"
+            event_id = f"{journal.event_id(journal.count + 1)}-unrecorded-{run.unrecorded + 1}"
             quiet = Change()
             quiet.events.append(event_row(event_id, E.OPERATION_START_REQUESTED, entry.id, entry.execution_id, metadata))
             self._withheld = quiet.events[0]

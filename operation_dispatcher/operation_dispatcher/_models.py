@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -26,6 +26,27 @@ _now, _UTC = datetime.now, timezone.utc  # looked up once: utcnow runs several t
 
 def utcnow() -> datetime:
     return _now(_UTC)
+
+
+_new, _set = object.__new__, object.__setattr__
+M = TypeVar("M", bound=BaseModel)
+
+
+def built(model: type[M], fields: dict[str, Any]) -> M:
+    """A ``model`` holding ``fields`` (every field of it, values already checked), not validated.
+
+    For models built behind the door from values the door validated (the
+    ledger's rows, an add's results): several per life cycle, so at the cost
+    of a plain object (~0.8 µs) instead of ``model_construct`` (~2.6 µs) or
+    ``model_copy(update=...)`` (~2.9 µs), which fill in and copy what is
+    replaced anyway.
+    """
+    instance = _new(model)
+    _set(instance, "__dict__", fields)
+    _set(instance, "__pydantic_fields_set__", set(fields))
+    _set(instance, "__pydantic_extra__", None)
+    _set(instance, "__pydantic_private__", None)
+    return instance
 
 
 def _as_utc(value: datetime | None, field: str) -> datetime | None:

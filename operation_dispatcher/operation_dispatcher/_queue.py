@@ -52,6 +52,10 @@ class Queueable(Protocol):
     @property
     def resource_id(self) -> str: ...
     @property
+    def priority(self) -> int: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
     def release_date(self) -> datetime | None: ...
     @property
     def dependencies(self) -> Sequence[Dependency]: ...
@@ -83,6 +87,13 @@ def _key_builder(rules: tuple[SortRule, ...]) -> Callable[[Queueable], tuple[Any
     for rule in rules:
         if rule.field not in SORTABLE_FIELDS:
             raise ValidationError(f"cannot sort on {rule.field!r}; choose from {', '.join(SORTABLE_FIELDS)}", field="sort_rules")
+
+    if rules == DEFAULT_SORT_RULES:  # on every add: the usual order without the general loop
+
+        def usual(op: Queueable) -> tuple[Any, ...]:
+            return (-float(op.priority), op.created_at.timestamp())
+
+        return usual
 
     def key(op: Queueable) -> tuple[Any, ...]:
         parts: list[Any] = []
@@ -170,7 +181,8 @@ class DispatchQueue(Generic[Q]):
         self._entries[op_id] = place
         if self._own is not None:
             self._own[op_id] = operation
-        waiting = {(dep.operation_id, dep.type) for dep in operation.dependencies if not self._dependency_met(dep.operation_id, dep.type)}
+        dependencies = operation.dependencies
+        waiting = dependencies and {(d.operation_id, d.type) for d in dependencies if not self._dependency_met(d.operation_id, d.type)}
         if waiting:
             self._blocked[op_id] = waiting
             for dep_id, kind in waiting:
