@@ -28,6 +28,26 @@ def test_an_event_row_gives_back_the_event():
     assert event_model(row_of(event, 12), "r") == event
 
 
+def test_models_built_from_rows_are_whole_and_equal_validated_ones():
+    """The ledger builds its models without validation (``built``): a field added to a model
+    but not to the ledger would be missing, so each must dump as the validated model does."""
+    ledger = Ledger()
+    operation = Operation(
+        id="a", resource_id="r", priority=3, payload={"goal": {"x": 1.5}}, planned_duration=30.0,
+        release_date="2030-01-01T00:00:00Z", due_date="2030-01-02T00:00:00Z",
+    )  # fmt: skip
+    entry = ledger.add(operation, "x-1", 1, utcnow())
+    for copy_payload in (False, True):
+        rebuilt = ledger.operation(entry, copy_payload=copy_payload)
+        assert rebuilt == operation and rebuilt.model_dump_json() == operation.model_dump_json()
+        assert rebuilt.model_fields_set == set(Operation.model_fields)
+    assert ledger.operation(entry, copy_payload=True).payload is not ledger.operation(entry).payload
+    event = DispatchEvent(id="e-1", event_type=EventType.OPERATION_ADDED, resource_id="r", operation_id="a", sequence=1)
+    rebuilt_event = event_model(row_of(event, 1), "r")
+    assert rebuilt_event.model_dump() == event.model_dump()
+    assert rebuilt_event.model_fields_set == set(DispatchEvent.model_fields)
+
+
 class InstantRunner(OperationRunner):
     def __init__(self, dispatcher_ref: list[OperationDispatcher], count: int) -> None:
         self.dispatcher_ref, self.left, self.done = dispatcher_ref, count, asyncio.Event()
