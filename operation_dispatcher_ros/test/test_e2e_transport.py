@@ -75,3 +75,22 @@ def test_malformed_payload_is_refused_and_changes_nothing(bringup, ros_client):
         assert list(response.operation_ids) == []
     listed = ros_client.call(ListOperations, "list_operations", state="")
     assert listed.success and list(listed.operations) == []
+
+
+def test_the_state_topic_carries_the_robots_progress_while_it_drives(bringup, ros_client):
+    """Progress alone (no event) reaches dispatcher_state again and again during a goal: a
+    one-shot timer armed by the robot's reports, none while nothing moves."""
+    from operation_dispatcher_interfaces.msg import DispatcherState
+    from operation_dispatcher_ros.qos import STATE_QOS
+
+    bringup(sim_robot={"speed": 1.0})  # a trip of about 4 s: some twenty progress states at 5 Hz
+    states = ros_client.record(DispatcherState, "dispatcher_state", STATE_QOS)
+    states.wait_for(lambda m: True, 20.0, "the latched dispatcher state")
+    dispatcher = ros_client.dispatcher
+    dispatcher.add([transport("trip", 1, dx=4.0)])
+    mid_goal = states.wait_for_count(
+        lambda m: m.current_operation_id == "trip" and 0.0 < m.current_progress < 1.0, 3, 30.0, "three mid-goal progress states"
+    )
+    progress = [m.current_progress for m in mid_goal]
+    assert progress == sorted(progress) and len(set(progress)) == 3, progress
+    assert dispatcher.wait_for("trip", "COMPLETED", timeout=30.0).progress == pytest.approx(1.0)
