@@ -49,6 +49,7 @@ when given, else the node's ``executor_threads`` attribute, else
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable, MutableMapping, Sequence
 from pathlib import Path
@@ -144,11 +145,28 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, n
         # Context first: long-running callbacks (an action's execute loop)
         # watch it and return, so the executor's shutdown does not wait on them.
         shut_down_context()
+        ignore_signals_while_tearing_down()
         if executor is not None:
             executor.shutdown(timeout_sec=5.0)
         if node is not None:
             node.destroy_node()
     return status
+
+
+def ignore_signals_while_tearing_down() -> None:
+    """Let the teardown finish whatever signals still come.
+
+    Ctrl-C on ``ros2 launch`` in a terminal reaches every node twice: the
+    terminal signals the whole process group, then launch sends its own
+    SIGINT to each node. rclpy's handlers are gone once its context is shut
+    down, so the second one raised KeyboardInterrupt inside ``destroy_node``
+    (a traceback and a node "died, exit code -2", seen with
+    ``ros2 launch operation_dispatcher_ros sim_robot.launch.py``). The
+    teardown is bounded (the executor's shutdown waits at most 5 s), and
+    launch still ends a node that hangs with SIGKILL.
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def shut_down_context(context: Context | None = None) -> None:

@@ -10,8 +10,10 @@ turns an rcl error raised after that into the shutdown it is.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
+import subprocess
 from typing import Any
 
 import pytest
@@ -27,17 +29,43 @@ from operation_dispatcher_interfaces.srv import AddOperations  # noqa: E402
 LONG_TRANSPORT = json.dumps({"pickup": {"x": 100.0, "y": 0.0}, "dropoff": {"x": 100.0, "y": 100.0}})
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-@pytest.mark.parametrize("node", ["dispatcher", "business_logic"])
-def test_signal_during_an_operation_exits_with_status_0(bringup: Any, ros_client: Any, node: str, sig: signal.Signals) -> None:
+def _during_a_goal(bringup: Any, ros_client: Any, node: str) -> tuple[Any, int]:
+    """The three nodes up and a long transport running; ``node``'s process and where its log stands."""
     procs = bringup()
     events = ros_client.record_events()
     response = ros_client.call(AddOperations, "add_operations", operations=[Operation(id="long", payload_json=LONG_TRANSPORT)])
     assert response.success, response.message
     events.wait_event("OPERATION_STARTED", "long", timeout=20.0)
     proc = procs[node]
-    mark = proc.log_path.stat().st_size
+    return proc, proc.log_path.stat().st_size
+
+
+def _shutdown_log(proc: Any, mark: int) -> str:
+    return proc.log_path.read_bytes()[mark:].decode(errors="replace")  # the log file outlives a run
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("node", ["dispatcher", "business_logic"])
+def test_signal_during_an_operation_exits_with_status_0(bringup: Any, ros_client: Any, node: str, sig: signal.Signals) -> None:
+    proc, mark = _during_a_goal(bringup, ros_client, node)
     proc.popen.send_signal(sig)
     assert proc.popen.wait(15.0) == 0, proc.log_tail()
-    shutdown_log = proc.log_path.read_bytes()[mark:].decode(errors="replace")  # the log file outlives a run
+    shutdown_log = _shutdown_log(proc, mark)
+    assert "Traceback" not in shutdown_log, shutdown_log
+
+
+@pytest.mark.parametrize("node", ["dispatcher", "business_logic", "sim_robot"])
+def test_signals_that_keep_coming_during_the_teardown_still_exit_with_status_0(bringup: Any, ros_client: Any, node: str) -> None:
+    """Ctrl-C on ``ros2 launch`` reaches each node twice (the terminal's, then launch's own); here
+    SIGINT every 20 ms until the node is gone, so some land in every moment of its teardown."""
+    proc, mark = _during_a_goal(bringup, ros_client, node)
+    sent = 0
+    while proc.popen.poll() is None and sent < 750:  # 15 s
+        proc.popen.send_signal(signal.SIGINT)
+        sent += 1
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.popen.wait(0.02)
+    assert proc.popen.wait(1.0) == 0, f"after {sent} x SIGINT:\n{proc.log_tail()}"
+    assert sent > 1, "the node was gone after the first signal: nothing landed in its teardown"
+    shutdown_log = _shutdown_log(proc, mark)
     assert "Traceback" not in shutdown_log, shutdown_log
