@@ -5,7 +5,7 @@ two runs of the same code (core_throughput.py's asyncio baseline alone
 ranges 68,000-145,000 wake-ups/s in one run), so "no slower than before"
 cannot be read from them. The number of machine instructions the
 interpreter executes for a life cycle (add, START_REQUESTED, approve,
-STARTED, complete) is the same from one run to the next within 0.1 %.
+STARTED, complete) is the same from one run to the next within 0.2 %.
 
 Counted for this working tree and, with ``--against REF``, for another
 commit checked out beside it (a temporary ``git worktree``), both with the
