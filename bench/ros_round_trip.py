@@ -11,6 +11,12 @@ All measured in the same run, between real processes over Fast DDS:
   sent the goal to a stand-in robot process, which accepts it and reports
   success at once).
 
+Then the CPU of the dispatcher_node process (every thread, from /proc) over
+a window: idle (nothing queued, nothing running), and with the robot at 10
+life cycles a second (an add every 0.1 s), next to the bare Trigger server's
+idle CPU in the same window: what a dispatcher takes from navigation and
+perception on the same computer while nothing happens.
+
 The client side is one node with a SingleThreadedExecutor spun in one
 background thread; the main thread sends each request with call_async and
 sleeps on a threading.Event set by the future's done callback, so nothing
@@ -32,7 +38,7 @@ time; LOCALHOST discovery and an own ROS_DOMAIN_ID from 40-59 (tests use
 error or Ctrl-C, and killed should this process die (the harness of the
 demo and the tests: operation_dispatcher_ros.processes).
 
-    make bench       # or: tools/in_env.sh python bench/ros_round_trip.py [--round-trips 500] [--cycles 200]
+    make bench       # or: tools/in_env.sh python bench/ros_round_trip.py [--round-trips 500] [--cycles 200] [--cpu-window 10]
 """
 
 from __future__ import annotations
@@ -207,6 +213,22 @@ def timed(samples: int, once: Callable[[int], None], deadline: float) -> list[fl
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of process ``pid`` (all its threads) so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_percent(pids: list[int], window: float, work: Callable[[float], None] | None = None) -> list[float]:
+    """Each process's CPU over ``window`` seconds, in % of one core, while ``work(until)`` runs (or nothing)."""
+    before, start = [cpu_seconds(pid) for pid in pids], time.monotonic()
+    if work is not None:
+        work(start + window)
+    time.sleep(max(start + window - time.monotonic(), 0.0))
+    elapsed = time.monotonic() - start
+    return [100.0 * (cpu_seconds(pid) - b) / elapsed for pid, b in zip(pids, before, strict=True)]
+
+
 def row(name: str, ms: list[float], baseline: float | None) -> str:
     if not ms:
         return f"| {name} | 0 | - | - | - | - |"
@@ -222,7 +244,7 @@ def _terminate(_signum: int, _frame: Any) -> None:
     raise SystemExit(128 + signal.SIGTERM)
 
 
-def run(round_trips: int, cycles: int) -> int:
+def run(round_trips: int, cycles: int, cpu_window: float) -> int:
     domain = claim_domain(BENCH_DOMAINS)
     domain_id = domain.domain_id
     domain.apply()  # this process (its rclpy) and every node it starts
@@ -237,10 +259,10 @@ def run(round_trips: int, cycles: int) -> int:
         from std_srvs.srv import Trigger
 
         in_namespace = ros_args(namespace)
-        procs.start_command("trigger_server", [sys.executable, __file__, "--serve-trigger"], in_namespace)
+        trigger_server = procs.start_command("trigger_server", [sys.executable, __file__, "--serve-trigger"], in_namespace)
         procs.start_command("robot", [sys.executable, __file__, "--serve-robot"], in_namespace)
         procs.start("business_logic_node", namespace, {"rule": "approve_all"})
-        procs.start("dispatcher_node", namespace, {
+        dispatcher_proc = procs.start("dispatcher_node", namespace, {
             "store_path": "", "handshake_timeout": 2.0,
             "http_port": 0, "http_host": "127.0.0.1",  # no HTTP doors; were one on: loopback only
         })
@@ -291,6 +313,21 @@ def run(round_trips: int, cycles: int) -> int:
         cpu_start, wall_start = time.process_time(), time.perf_counter()
         lives = timed(cycles, life_cycle, deadline)
         cpu_lives, wall_lives = time.process_time() - cpu_start, time.perf_counter() - wall_start
+
+        pids = [dispatcher_proc.pid, trigger_server.pid]
+        idle = cpu_percent(pids, cpu_window)
+        paced: list[float] = []
+
+        def ten_per_second(until: float) -> None:
+            """An add every 0.1 s, each waited for until COMPLETED; the window ends the pacing."""
+            i = 0
+            while (due := until - cpu_window + 0.1 * (i + 1)) < until:
+                life_cycle(i, "paced")
+                i += 1
+                time.sleep(max(due - time.monotonic(), 0.0))
+            paced.append(i / cpu_window)
+
+        busy = cpu_percent(pids, cpu_window, ten_per_second)
         procs.check()
 
         baseline = statistics.median(base) if base else None
@@ -302,6 +339,11 @@ def run(round_trips: int, cycles: int) -> int:
         print(row("DispatcherClient.state() (get_dispatcher_state)", get_state, baseline))
         print(row("DispatcherClient.add() (1 operation, validated here, queued)", adds, baseline))
         print(row("life cycle: add -> the robot's goal -> COMPLETED seen", lives, baseline))
+        print(f"\nCPU over {cpu_window:g} s, % of one core, every thread of the process (/proc)\n")
+        print("| process | idle: nothing queued or running | robot at 10 life cycles/s |")
+        print("|---|---:|---:|")
+        print(f"| dispatcher_node | {idle[0]:.2f} | {busy[0]:.2f} ({paced[0]:.1f} life cycles/s) |")
+        print(f"| baseline: bare rclpy Trigger server | {idle[1]:.2f} | {busy[1]:.2f} (not involved) |")
         if len(lives) < cycles or len(adds) < round_trips:
             print(f"\n(stopped at the {DEADLINE_SECONDS:g} s bound)")
         print("\nA life cycle holds one service round trip (the add), a Handshake round trip to the business logic, "
@@ -335,6 +377,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--round-trips", type=int, default=500, help="timed calls per service (default 500)")
     parser.add_argument("--cycles", type=int, default=200, help="timed life cycles (default 200)")
+    parser.add_argument("--cpu-window", type=float, default=10.0, help="seconds per CPU figure (default 10)")
     parser.add_argument("--serve-trigger", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-robot", action="store_true", help=argparse.SUPPRESS)
     args, _ros_args = parser.parse_known_args()
@@ -343,7 +386,7 @@ def main() -> int:
     if args.serve_robot:
         return serve_robot()
     try:
-        return run(max(args.round_trips, 1), max(args.cycles, 1))
+        return run(max(args.round_trips, 1), max(args.cycles, 1), max(args.cpu_window, 1.0))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
