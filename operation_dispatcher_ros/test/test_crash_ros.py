@@ -42,7 +42,7 @@ pytestmark = pytest.mark.ros
 
 COUNT, BATCH = 1000, 50
 PAYLOAD = json.dumps({"pickup": {"x": 0.1, "y": 0.0}, "dropoff": {"x": 0.3, "y": 0.0}})
-ROBOT = {"speed": 100.0, "rate_hz": 200.0}
+ROBOT = {"speed": 100.0, "rate_hz": 200.0, "battery_drain_per_m": 0.0}  # hundreds of trips: no empty battery
 KILL_POINTS = {"during_add": "requeue", "during_start": "fail", "during_completion": "requeue"}
 
 
