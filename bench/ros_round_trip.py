@@ -359,8 +359,9 @@ def run(round_trips: int, cycles: int, cpu_window: float) -> int:
 
 def clean_up(client: Any, procs: ProcessGroup, domain: Any, log_dir: Path, ok: bool) -> None:
     """Close the bench's ROS side, reap every process, free the domain; keep the node logs if it failed."""
-    for signum in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C does not cut the clean-up short (bounded)
-        signal.signal(signum, signal.SIG_IGN)
+    from operation_dispatcher_ros.node_main import ignore_signals_while_tearing_down
+
+    ignore_signals_while_tearing_down()  # a second Ctrl-C does not cut the clean-up short (bounded)
     try:
         if client is not None:
             client.close()
