@@ -142,10 +142,11 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, n
         if rclpy.ok():
             raise
     finally:
-        # Context first: long-running callbacks (an action's execute loop)
+        # Signals off first: the context's shutdown runs the nodes' own teardown.
+        # Then the context: long-running callbacks (an action's execute loop)
         # watch it and return, so the executor's shutdown does not wait on them.
-        shut_down_context()
         ignore_signals_while_tearing_down()
+        shut_down_context()
         if executor is not None:
             executor.shutdown(timeout_sec=5.0)
         if node is not None:
@@ -158,12 +159,15 @@ def ignore_signals_while_tearing_down() -> None:
 
     Ctrl-C on ``ros2 launch`` in a terminal reaches every node twice: the
     terminal signals the whole process group, then launch sends its own
-    SIGINT to each node. rclpy's handlers are gone once its context is shut
-    down, so the second one raised KeyboardInterrupt inside ``destroy_node``
-    (a traceback and a node "died, exit code -2", seen with
-    ``ros2 launch operation_dispatcher_ros sim_robot.launch.py``). The
-    teardown is bounded (the executor's shutdown waits at most 5 s), and
-    launch still ends a node that hangs with SIGKILL.
+    SIGINT to each node. The second one raised KeyboardInterrupt inside the
+    teardown (a traceback and a node "died, exit code -2", seen with
+    ``ros2 launch operation_dispatcher_ros sim_robot.launch.py``, and in a
+    CI run inside ``try_shutdown``, where rclpy destroys the nodes and the
+    dispatcher waits for its loop to halt), so this comes before it. SIG_IGN,
+    not a Python handler: Python puts SIG_DFL back for its own handlers when
+    it finalizes, and a signal then killed the node (exit -2). The teardown
+    is bounded (the executor's shutdown waits at most 5 s), and launch still
+    ends a node that hangs with SIGKILL.
     """
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
