@@ -38,6 +38,7 @@ from operation_dispatcher_ros.route_payload import Point  # noqa: E402
 
 SPEED = 2.0  # m/s
 TIMEOUT = 10.0
+UP_TIMEOUT = 30.0  # start-up, discovery and the warm-up: 20 s was once not enough in a loaded CI run
 
 
 def code(action: str, name: str) -> int:
@@ -102,8 +103,8 @@ def nav2(ros_processes: Any, ros_client: Any, ros_namespace: str) -> Any:
         )
         ros_processes.start("sim_robot_node", ros_namespace, {"serve": "nav2", "speed": SPEED, **params})
         try:  # up, and matched with our clients (created before the warm-up, which covers them): the first goal is not lost
-            ros_client.wait_for_action_server(NavigateToPose, "navigate_to_pose", 20.0)
-            ros_client.wait_for_action_server(NavigateThroughPoses, "navigate_through_poses", 20.0)
+            ros_client.wait_for_action_server(NavigateToPose, "navigate_to_pose", UP_TIMEOUT)
+            ros_client.wait_for_action_server(NavigateThroughPoses, "navigate_through_poses", UP_TIMEOUT)
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{ros_processes.logs()}") from None
         for client in clients:
