@@ -26,7 +26,7 @@ import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, TypeVar
 
 import pydantic
@@ -38,6 +38,7 @@ from ._models import DispatchEvent, Operation, OperationExecution, OperationReco
 from ._store import SkippedRow, Store, StoredState
 
 SCHEMA_VERSION = 1
+READ_CHUNK = 1000  # rows read from the file at a time while recovering
 MAX_BUSY_TIMEOUT = 3600.0  # seconds; SQLite takes the wait in int milliseconds, and no change should wait longer
 
 _SCHEMA = (
@@ -132,38 +133,51 @@ class SQLiteStore(Store):
         return str(row[0])
 
     def load(self, resource_id: str) -> StoredState:
-        """Everything stored for ``resource_id``, read row by row: a row that does not load is
-        reported in ``skipped`` and left in the file; only a file SQLite cannot read raises."""
-        try:
-            with self._lock:
-                rows = self._conn.execute(
-                    "SELECT o.id, o.body, e.body FROM operations o LEFT JOIN executions e ON e.operation_id = o.id "
-                    "WHERE o.resource_id = ? ORDER BY e.sequence",
-                    (resource_id,),
-                ).fetchall()
-                events = self._conn.execute(
-                    "SELECT seq, body FROM events WHERE resource_id = ? ORDER BY seq", (resource_id,)
-                ).fetchall()
-                state = self._conn.execute(
-                    "SELECT paused, paused_reason FROM dispatcher WHERE resource_id = ?", (resource_id,)
-                ).fetchone()
-        except sqlite3.Error as exc:
-            raise StorageError(f"{self.path}: could not read the store: {exc}", cause=str(exc)) from exc
+        """Everything stored for ``resource_id``, read row by row as recovery takes it (see
+        :class:`StoredState`): a row that does not load is reported in ``skipped`` and left in
+        the file; a file SQLite cannot read raises StorageError, also part-way through."""
+        state = self._fetch(lambda: self._conn.execute(
+            "SELECT paused, paused_reason FROM dispatcher WHERE resource_id = ?", (resource_id,)
+        ).fetchone())
         loaded = StoredState(
             paused=bool(state[0]) if state else False,
             paused_reason=None if not state or state[1] is None else str(state[1]),
         )
+        loaded.records = self._records(resource_id, loaded.skipped)
+        loaded.events = self._events(resource_id, loaded.skipped)
+        return loaded
+
+    def _records(self, resource_id: str, skipped: list[SkippedRow]) -> Iterator[OperationRecord]:
+        rows = self._rows(
+            "SELECT o.id, o.body, e.body FROM operations o LEFT JOIN executions e ON e.operation_id = o.id "
+            "WHERE o.resource_id = ? ORDER BY e.sequence",
+            (resource_id,),
+        )
         for op_id, op_body, ex_body in rows:
             try:
-                loaded.records.append(_record(op_id, resource_id, op_body, ex_body))
+                yield _record(op_id, resource_id, op_body, ex_body)
             except _Unreadable as exc:
-                loaded.skipped.append(SkippedRow("operations", str(op_id), str(exc), operation_id=str(op_id)))
-        for seq, body in events:
+                skipped.append(SkippedRow("operations", str(op_id), str(exc), operation_id=str(op_id)))
+
+    def _events(self, resource_id: str, skipped: list[SkippedRow]) -> Iterator[DispatchEvent]:
+        for seq, body in self._rows("SELECT seq, body FROM events WHERE resource_id = ? ORDER BY seq", (resource_id,)):
             try:
-                loaded.events.append(_read(DispatchEvent, "events", body))
+                yield _read(DispatchEvent, "events", body)
             except _Unreadable as exc:
-                loaded.skipped.append(SkippedRow("events", str(seq), str(exc)))
-        return loaded
+                skipped.append(SkippedRow("events", str(seq), str(exc)))
+
+    def _rows(self, query: str, args: tuple[object, ...]) -> Iterator[tuple[object, ...]]:
+        """The rows of ``query``, :data:`READ_CHUNK` at a time (the lock taken per chunk)."""
+        cursor = self._fetch(lambda: self._conn.execute(query, args))
+        while chunk := self._fetch(lambda: cursor.fetchmany(READ_CHUNK)):
+            yield from chunk
+
+    def _fetch(self, read: Callable[[], R]) -> R:
+        try:
+            with self._lock:
+                return read()
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.path}: could not read the store: {exc}", cause=str(exc)) from exc
 
     def write(
         self,
@@ -206,6 +220,7 @@ class _Unreadable(Exception):
 
 
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
 
 
 def _read(model: type[M], table: str, body: object) -> M:

@@ -43,10 +43,17 @@ class SkippedRow(NamedTuple):
 
 @dataclass
 class StoredState:
-    """Everything a dispatcher needs to pick up where another left off."""
+    """Everything a dispatcher needs to pick up where another left off.
 
-    records: list[OperationRecord] = field(default_factory=list)  # in insertion (sequence) order
-    events: list[DispatchEvent] = field(default_factory=list)  # in emission order
+    ``records`` and ``events`` are read once, in order, records first: a
+    store may hand them over as it reads them (lists do as well), so that
+    recovery turns each row into the dispatcher's books before the next is
+    read and never holds the whole store as models at once. Such a store adds
+    to ``skipped`` as it reads: it is complete once both have been read.
+    """
+
+    records: Iterable[OperationRecord] = field(default_factory=list)  # in insertion (sequence) order
+    events: Iterable[DispatchEvent] = field(default_factory=list)  # in emission order
     paused: bool = False
     paused_reason: str | None = None
     skipped: list[SkippedRow] = field(default_factory=list)  # rows that could not be read (left in the store)
@@ -57,7 +64,8 @@ class Store(ABC):
 
     @abstractmethod
     def load(self, resource_id: str) -> StoredState:
-        """Everything stored for ``resource_id``, each row that cannot be read in ``skipped`` instead;
+        """Everything stored for ``resource_id``, each row that cannot be read in ``skipped`` instead
+        (records and events may be handed over as they are read: see :class:`StoredState`);
         StorageError if the store itself cannot be read."""
 
     @abstractmethod

@@ -111,7 +111,7 @@ def test_an_accepted_payload_at_the_limits_is_read_back_through_the_store_and_a_
     store.close()
     reopened = SQLiteStore(store.path)
     try:
-        assert reopened.load(RESOURCE).records[0].operation.payload == payload
+        assert next(iter(reopened.load(RESOURCE).records)).operation.payload == payload
     finally:
         reopened.close()
 

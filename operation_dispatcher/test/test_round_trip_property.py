@@ -89,9 +89,10 @@ def through_a_store_file(op: Operation, event: DispatchEvent | None = None) -> t
         reader = SQLiteStore(path)
         try:
             state = reader.load(RESOURCE)
+            records, events = list(state.records), list(state.events)  # read as they are taken: before the close
         finally:
             reader.close()
-    return state.records[0].operation, state.events
+    return records[0].operation, events
 
 
 @PROPERTY

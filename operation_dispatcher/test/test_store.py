@@ -140,3 +140,32 @@ def test_stores_keep_resources_apart(tmp_path):
     OperationDispatcher("robot-1", store=store).add(op("a"))
     OperationDispatcher("robot-2", store=store).add(Operation(id="b", resource_id="robot-2"))
     assert [r.operation.id for r in OperationDispatcher("robot-1", store=store).list_operations()] == ["a"]
+
+
+def test_sqlite_recovery_holds_one_row_at_a_time_not_the_whole_store_as_models(tmp_path):
+    """A robot rebooting with a long queue: the store hands recovery each row as it reads it, so
+    what recovering allocates at its peak is about what the books keep (issue 15: with every
+    row read into models first, 5,000 queued peaked at 3.5x, and 100,000 held 672 MB after)."""
+    import gc
+    import tracemalloc
+
+    path = tmp_path / "d.db"
+    store = SQLiteStore(path)
+    filler = OperationDispatcher("robot-1", store=store)
+    payload = {"pickup": {"x": 1.0, "y": 2.0}, "dropoff": {"x": 3.0, "y": 4.0}}
+    for first in range(0, 5000, 1000):
+        filler.add([Operation(id=f"op-{i}", resource_id="robot-1", payload=payload) for i in range(first, first + 1000)])
+    store.close()
+    del filler
+    store = SQLiteStore(path)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        recovered = OperationDispatcher("robot-1", store=store)
+        gc.collect()
+        kept, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert recovered.snapshot().queue_length == 5000
+    assert peak < 1.5 * kept, f"recovery peaked at {peak / 1e6:.1f} MB to keep {kept / 1e6:.1f} MB"
+    store.close()

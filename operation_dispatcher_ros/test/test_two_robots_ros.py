@@ -87,8 +87,7 @@ def test_two_namespaces_each_complete_their_own_work_with_their_own_store(home_p
     for robot in ROBOTS:
         store = SQLiteStore(str(folder / f"{ros_namespace}.{robot}.db"))
         try:
-            stored = store.load(namespaces[robot])
+            states = {r.operation.id: r.execution.state.value for r in store.load(namespaces[robot]).records}
         finally:
             store.close()
-        states = {r.operation.id: r.execution.state.value for r in stored.records}
         assert states == {f"{robot}-a": "COMPLETED", f"{robot}-b": "COMPLETED"}, states
