@@ -35,7 +35,7 @@ test-ros:
 	$(RUN) python -m pytest operation_dispatcher_ros/test operation_dispatcher_nav2/test
 
 bench:
-	$(RUN) python bench/core_throughput.py && $(RUN) python bench/denial_flood.py && $(RUN) python bench/ros_round_trip.py && $(RUN) python bench/paging.py && $(RUN) python bench/dashboard_cpu.py
+	$(RUN) python bench/core_throughput.py && $(RUN) python bench/denial_flood.py && $(RUN) python bench/ros_round_trip.py && $(RUN) python bench/ros_scale.py && $(RUN) python bench/paging.py && $(RUN) python bench/dashboard_cpu.py
 
 lint:
 	$(RUN) ruff check operation_dispatcher operation_dispatcher_ros operation_dispatcher_nav2 bench

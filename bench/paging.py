@@ -39,11 +39,9 @@ import asyncio
 import contextlib
 import gc
 import os
-import signal
 import socket
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -53,7 +51,7 @@ from typing import Any
 
 import httpx
 from mcp import Client
-from ros_round_trip import call, clean_up
+from ros_round_trip import RosBench, call
 
 from operation_dispatcher import Operation, OperationDispatcher, SQLiteStore
 from operation_dispatcher.api import build_server
@@ -346,28 +344,12 @@ def bench_ros_size(reader: RosReader, procs: Any, tmp: Path, n: int, reads: int,
         node.stop()
 
 
-def _terminate(_signum: int, _frame: Any) -> None:
-    raise SystemExit(128 + signal.SIGTERM)
-
-
 def bench_ros(sizes: list[int], reads: int, big_reads: int, out: Results) -> int:
-    from operation_dispatcher_ros.processes import BENCH_DOMAINS, ProcessGroup, claim_domain
-
-    domain = claim_domain(BENCH_DOMAINS)
-    domain.apply()  # this process (its rclpy) and every node it starts
-    tmp = Path(tempfile.mkdtemp(prefix="od-bench-paging-"))
-    procs = ProcessGroup(None, tmp / "logs")
-    reader: RosReader | None = None
-    signal.signal(signal.SIGTERM, _terminate)
-    ok = False
-    try:
-        reader = RosReader()
+    with RosBench("od-bench-paging-") as session:
+        session.client = reader = RosReader()
         for n in sizes:
-            bench_ros_size(reader, procs, tmp, n, reads, big_reads, out)
-        ok = True
-        return domain.domain_id
-    finally:
-        clean_up(reader, procs, domain, tmp, ok)
+            bench_ros_size(reader, session.procs, session.log_dir, n, reads, big_reads, out)
+        return session.domain.domain_id
 
 
 # ------------------------------------------------------------------ report

@@ -240,22 +240,11 @@ def row(name: str, ms: list[float], baseline: float | None) -> str:
     return f"| {name} | {len(ms)} | {p50:.2f} | {p99:.2f} | {mean:.2f} | {ratio} |"
 
 
-def _terminate(_signum: int, _frame: Any) -> None:
-    raise SystemExit(128 + signal.SIGTERM)
-
-
 def run(round_trips: int, cycles: int, cpu_window: float) -> int:
-    domain = claim_domain(BENCH_DOMAINS)
-    domain_id = domain.domain_id
-    domain.apply()  # this process (its rclpy) and every node it starts
     namespace = f"bench{os.getpid()}"
     deadline = time.monotonic() + DEADLINE_SECONDS
-    log_dir = Path(tempfile.mkdtemp(prefix="od-bench-ros-"))
-    procs = ProcessGroup(None, log_dir)
-    bench: Bench | None = None
-    signal.signal(signal.SIGTERM, _terminate)
-    ok = False
-    try:
+    with RosBench("od-bench-ros-") as session:
+        procs = session.procs
         from std_srvs.srv import Trigger
 
         in_namespace = ros_args(namespace)
@@ -266,7 +255,7 @@ def run(round_trips: int, cycles: int, cpu_window: float) -> int:
             "store_path": "", "handshake_timeout": 2.0,
             "http_port": 0, "http_host": "127.0.0.1",  # no HTTP doors; were one on: loopback only
         })
-        bench = Bench(namespace)
+        bench = session.client = Bench(namespace)
 
         def warm(client: Any, request: Any) -> None:
             """Send a harmless request until one is answered: the server has matched us both ways."""
@@ -331,7 +320,7 @@ def run(round_trips: int, cycles: int, cpu_window: float) -> int:
         procs.check()
 
         baseline = statistics.median(base) if base else None
-        print(f"\nROS 2 {os.environ.get('ROS_DISTRO', '?')}, rmw_fastrtps, LOCALHOST, domain {domain_id}; "
+        print(f"\nROS 2 {os.environ.get('ROS_DISTRO', '?')}, rmw_fastrtps, LOCALHOST, domain {session.domain.domain_id}; "
               "milliseconds per round trip, warmed clients, one request at a time\n")
         print("| round trip | n | p50 ms | p99 ms | mean ms | p50 vs baseline |")
         print("|---|---:|---:|---:|---:|---:|")
@@ -351,27 +340,50 @@ def run(round_trips: int, cycles: int, cpu_window: float) -> int:
         print(f"CPU of this (client) process, all threads: {100.0 * cpu_trips / wall_trips:.0f}% of one core during the "
               f"round trips ({wall_trips:.1f} s), {100.0 * cpu_lives / wall_lives:.0f}% during the life cycles "
               f"({wall_lives:.1f} s, mostly waiting for the other processes); a polling client shows about 100%.")
-        ok = True
         return 0
-    finally:
-        clean_up(bench, procs, domain, log_dir, ok)
 
 
-def clean_up(client: Any, procs: ProcessGroup, domain: Any, log_dir: Path, ok: bool) -> None:
-    """Close the bench's ROS side, reap every process, free the domain; keep the node logs if it failed."""
-    from operation_dispatcher_ros.node_main import ignore_signals_while_tearing_down
+class RosBench:
+    """What every ROS bench runs in: its own domain (this process and every node it starts),
+    a process group logging to a fresh folder, SIGTERM turned into an exit. On leaving, however
+    it leaves: :attr:`client` closed (the bench sets it), every process reaped, the domain freed,
+    the logs removed, or kept and named when the bench failed."""
 
-    ignore_signals_while_tearing_down()  # a second Ctrl-C does not cut the clean-up short (bounded)
-    try:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.client: Any = None
+
+    def __enter__(self) -> RosBench:
+        self.domain = claim_domain(BENCH_DOMAINS)
+        self.domain.apply()
+        self.log_dir = Path(tempfile.mkdtemp(prefix=self.prefix))
+        self.procs = ProcessGroup(None, self.log_dir)
+        signal.signal(signal.SIGTERM, _terminate)
+        return self
+
+    def close_client(self) -> None:
+        """Close :attr:`client` (once) and forget it."""
+        client, self.client = self.client, None
         if client is not None:
             client.close()
-    finally:
-        procs.stop_all()
-        domain.release()
-        if ok:
-            shutil.rmtree(log_dir, ignore_errors=True)
-        else:
-            print(f"node logs kept in {log_dir}", file=sys.stderr)
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_exc: object) -> None:
+        from operation_dispatcher_ros.node_main import ignore_signals_while_tearing_down
+
+        ignore_signals_while_tearing_down()  # a second Ctrl-C does not cut the clean-up short (bounded)
+        try:
+            self.close_client()
+        finally:
+            self.procs.stop_all()
+            self.domain.release()
+            if exc_type is None:
+                shutil.rmtree(self.log_dir, ignore_errors=True)
+            else:
+                print(f"node logs kept in {self.log_dir}", file=sys.stderr)
+
+
+def _terminate(_signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signal.SIGTERM)
 
 
 def main() -> int:
