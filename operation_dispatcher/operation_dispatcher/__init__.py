@@ -18,6 +18,7 @@ from ._errors import (
     ValidationError,
 )
 from ._handshake import RequestCallback
+from ._limits import MAX_STRING_LENGTH, shorten
 from ._models import (
     MAX_RETRY_AFTER_SECONDS,
     AddResult,
@@ -52,6 +53,7 @@ __all__ = [
     "INTERRUPTED_FAIL",
     "INTERRUPTED_REQUEUE",
     "MAX_RETRY_AFTER_SECONDS",
+    "MAX_STRING_LENGTH",
     "STRANDED_CANCEL",
     "STRANDED_FAIL",
     "AddResult",
@@ -94,4 +96,5 @@ __all__ = [
     "ValidationError",
     "parse_operation",
     "parse_operations",
+    "shorten",
 ]

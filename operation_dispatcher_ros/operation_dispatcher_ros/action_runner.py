@@ -52,7 +52,16 @@ from rclpy.node import Node
 from std_srvs.srv import Trigger
 from unique_identifier_msgs.msg import UUID
 
-from operation_dispatcher import InvalidStateError, NotFoundError, Operation, OperationDispatcher, OperationRunner, StorageError
+from operation_dispatcher import (
+    MAX_STRING_LENGTH,
+    InvalidStateError,
+    NotFoundError,
+    Operation,
+    OperationDispatcher,
+    OperationRunner,
+    StorageError,
+    shorten,
+)
 from operation_dispatcher_interfaces.action import ExecuteOperation
 
 from .asyncio_bridge import await_rclpy_future, await_thread_future, wait_ready
@@ -364,13 +373,15 @@ class ActionOperationRunner(OperationRunner):
         self._report(op_id, status, result)
 
     def _report(self, op_id: str, status: int, result: Any) -> None:
+        """The robot's result to the dispatcher; its message cut to the length the core takes (a
+        robot may put a whole log in it: refused whole, the operation stayed RUNNING)."""
         dispatcher = self._require_dispatcher()
         if status == GoalStatus.STATUS_SUCCEEDED and result.success:
-            outcome = result.message or "completed"
+            outcome = shorten(result.message or "completed")
             self._tell_dispatcher(op_id, "result", lambda: dispatcher.complete(op_id, outcome=outcome))
         else:
-            status_name = _STATUS_NAMES.get(status, f"status {status}")
-            reason = f"executor {status_name}: {result.message or 'no message'} (error_code {result.error_code})"
+            head, tail = f"executor {_STATUS_NAMES.get(status, f'status {status}')}: ", f" (error_code {result.error_code})"
+            reason = head + shorten(result.message or "no message", MAX_STRING_LENGTH - len(head) - len(tail)) + tail
             self._tell_dispatcher(op_id, "result", lambda: dispatcher.fail(op_id, reason=reason))
 
     def _tell_dispatcher(self, op_id: str, what: str, report: Callable[[], None]) -> None:

@@ -1,7 +1,7 @@
 """A stand-in robot that misbehaves on demand, run as its own process by the tests.
 
     python stand_in_robot.py --ros-args -r __ns:=/ns -p accept_delay:=3.0 -p duration:=30.0 -p stop_delay:=0.0 \
-        -p refuse_cancel:=false -p bad_progress:=false
+        -p refuse_cancel:=false -p bad_progress:=false -p succeed:=true -p message_length:=0
 
 It serves ``execute_operation`` (ExecuteOperation) like a robot whose goal
 callback is slow: it decides on a goal only ``accept_delay`` seconds after
@@ -11,7 +11,10 @@ was asked (a heavy robot braking; 0 = within 50 ms), or, with
 ``refuse_cancel``, refuses every cancel (its cancel callback answers
 REJECT, as a robot that must not stop mid-manoeuvre would) and drives on. With
 ``bad_progress``, every other feedback's progress is out of range (5.0,
--3.0: a robot with a units bug).
+-3.0: a robot with a units bug). With ``succeed`` false, a goal that runs
+its ``duration`` ends as a failure (``success`` false); ``message_length``
+> 0 makes its result message that many characters long (a robot that puts
+a whole log in it).
 Everything it does is published on ``robot_log`` (std_msgs/String, one
 JSON object per step: ``{"step": "received" | "accepted" | "executing" |
 "stopping" | "cancel_refused" | "canceled" | "succeeded", "operation_id",
@@ -52,6 +55,8 @@ class StandInRobot(Node):
         self.stop_delay = float(self.declare_parameter("stop_delay", 0.0).value)
         self.bad_progress = bool(self.declare_parameter("bad_progress", False).value)
         self.refuse_cancel = bool(self.declare_parameter("refuse_cancel", False).value)
+        self.succeed = bool(self.declare_parameter("succeed", True).value)
+        self.message_length = int(self.declare_parameter("message_length", 0).value)
         self._log = self.create_publisher(String, "robot_log", ROBOT_LOG_QOS)
         # Reentrant: a goal callback or execute loop awaiting its timer holds its group meanwhile.
         self._group = ReentrantCallbackGroup()
@@ -107,7 +112,8 @@ class StandInRobot(Node):
             elif executed >= self.duration:
                 goal_handle.succeed()
                 self.publish_step("succeeded", op_id, executed)
-                return ExecuteOperation.Result(success=True, message="done")
+                message = "x" * self.message_length if self.message_length > 0 else "done" if self.succeed else "failed"
+                return ExecuteOperation.Result(success=self.succeed, message=message)
             feedback = ExecuteOperation.Feedback()
             feedback.progress = float(min(executed / self.duration, 1.0)) if self.duration > 0 else 1.0
             if self.bad_progress:  # every other message out of range, alternately above and below

@@ -80,3 +80,22 @@ def test_progress_outside_0_to_1_is_ignored(bringup, ros_client, ros_processes, 
     assert len(seen) >= 3 and all(0.0 <= p <= 1.0 for p in seen), seen
     assert seen == sorted(seen), seen  # never back to 0 nor up to 1 early: the bad values were dropped
     assert max(seen) < 1.0, seen  # 5.0 would have been clamped to 1.0 long before the end
+
+
+@pytest.mark.parametrize("succeed", [False, True], ids=["failed", "completed"])
+def test_a_robot_s_oversize_result_message_is_cut_and_the_next_operation_runs(bringup, ros_client, ros_processes, ros_namespace, succeed):
+    """A robot that puts 5,000 characters in its result message (a whole log): the core takes at
+    most 1,024, and refused whole the report was lost with the operation left RUNNING for good."""
+    from operation_dispatcher_interfaces.action import ExecuteOperation
+
+    ros_processes.start_script(ROBOT_SCRIPT, ros_namespace, {"duration": 0.2, "succeed": succeed, "message_length": 5000})
+    ros_client.wait_for_action_server(ExecuteOperation, "execute_operation", 20.0)
+    bringup(business_logic={"rule": "approve_all"}, sim_robot=None)
+    dispatcher = ros_client.dispatcher
+    dispatcher.add([transport("long", 0), transport("next", 0)])
+    ended = dispatcher.wait_for("long", "COMPLETED" if succeed else "FAILED", timeout=30.0)
+    text = ended.outcome if succeed else ended.termination_reason
+    assert len(text) <= 1024 and "[... truncated: 5000 characters]" in text, text[-120:]
+    if not succeed:
+        assert text.startswith("executor ") and text.endswith(" (error_code 0)"), text[-120:]  # the code survives the cut
+    dispatcher.wait_for("next", "COMPLETED" if succeed else "FAILED", timeout=30.0)
