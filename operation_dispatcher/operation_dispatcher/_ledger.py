@@ -192,10 +192,13 @@ class Ledger:
         return entry
 
     def restore(self, record: OperationRecord) -> Entry:
-        """A stored record back into the books (recovery)."""
-        ex = record.execution
-        entry = self.add(record.operation, ex.execution_id, ex.sequence, ex.queued_at)
-        return self.update(entry.id, {name: getattr(ex, name) for name in _EXECUTION_FACTS})
+        """A stored record back into the books (recovery): its row built at once, in :class:`Entry`'s order."""
+        op, ex = record.operation, record.execution
+        return self.insert(_view(Entry, (
+            op.id, op.resource_id, op.priority, op.release_date, op.planned_duration, op.due_date, op.dependencies, op.created_at,
+            ex.execution_id, ex.sequence, ex.state._value_, ex.outcome, ex.termination_reason, ex.retry_count, ex.attempts,
+            ex.progress, ex.not_before, ex.queued_at, ex.started_at, ex.finished_at,
+        )), op.payload)  # fmt: skip
 
     def update(self, operation_id: str, facts: dict[str, Any]) -> Entry:
         """Write ``facts`` to the operation's row (``state`` as an OperationState) and return the new entry."""
@@ -296,17 +299,3 @@ class Ledger:
     def record(self, entry: Entry) -> OperationRecord:
         """The entry as a model for a reader (with its own copy of the payload)."""
         return OperationRecord(operation=self.operation(entry, copy_payload=True), execution=entry.execution())
-
-
-_EXECUTION_FACTS = (
-    "state",
-    "outcome",
-    "termination_reason",
-    "retry_count",
-    "attempts",
-    "progress",
-    "not_before",
-    "queued_at",
-    "started_at",
-    "finished_at",
-)

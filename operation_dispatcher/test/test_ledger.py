@@ -48,6 +48,32 @@ def test_models_built_from_rows_are_whole_and_equal_validated_ones():
     assert rebuilt_event.model_fields_set == set(DispatchEvent.model_fields)
 
 
+def test_a_restored_record_reads_back_as_it_was_stored_field_by_field():
+    """Recovery builds each row in one step, in Entry's field order: every execution field set
+    to a value of its own, so a field read into another's place cannot pass."""
+    from datetime import timedelta
+
+    from operation_dispatcher import Dependency, OperationExecution, OperationRecord
+
+    now = utcnow()
+    operation = Operation(
+        id="a", resource_id="r", priority=-4, payload={"goal": {"x": 1.5}}, planned_duration=12.0,
+        release_date=now - timedelta(hours=3), due_date=now + timedelta(hours=5), created_at=now - timedelta(hours=4),
+        dependencies=[Dependency(operation_id="before")],
+    )  # fmt: skip
+    execution = OperationExecution(
+        operation_id="a", execution_id="x-7", state=OperationState.FAILED, outcome="failed", termination_reason="jammed",
+        retry_count=2, attempts=3, progress=0.25, not_before=now - timedelta(hours=2), queued_at=now - timedelta(hours=1),
+        started_at=now - timedelta(minutes=30), finished_at=now - timedelta(minutes=10), sequence=41,
+    )  # fmt: skip
+    record = OperationRecord(operation=operation, execution=execution)
+    ledger = Ledger()
+    entry = ledger.restore(record)
+    assert ledger.record(entry) == record
+    assert ledger.record(entry).model_dump_json() == record.model_dump_json()
+    assert (ledger.count(OperationState.FAILED), ledger.count(OperationState.QUEUED)) == (1, 0)
+
+
 class InstantRunner(OperationRunner):
     def __init__(self, dispatcher_ref: list[OperationDispatcher], count: int) -> None:
         self.dispatcher_ref, self.left, self.done = dispatcher_ref, count, asyncio.Event()
