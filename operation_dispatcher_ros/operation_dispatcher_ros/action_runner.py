@@ -124,13 +124,13 @@ class RobotSettings:
     def longest(self, command: str) -> float:
         """The longest the runner's ``command`` (start, cancel, pause, resume) can take, every wait in it included.
 
-        A start waits for the server, then for the acceptance; a cancel,
+        A start waits for a goal given up earlier to stop, for the server, then for the acceptance; a cancel,
         pause or resume keeps one deadline over all its waits. The runner's
         waits and dispatcher_node's service deadlines both come from here,
         so a service never gives up on a command the runner still carries out.
         """
-        if command == "start":
-            return self.server_timeout + self.goal_timeout
+        if command == "start":  # a goal an earlier start gave up stopping first (see ActionOperationRunner.start)
+            return self.cancel_timeout + self.server_timeout + self.goal_timeout
         if command == "cancel":
             return self.cancel_timeout
         if command in ("pause", "resume"):
@@ -200,6 +200,7 @@ class ActionOperationRunner(OperationRunner):
         self._lock = threading.Lock()
         self._goals: dict[str, Any] = {}  # operation id -> ClientGoalHandle, while the robot executes it
         self._requests: dict[str, _GoalRequest] = {}  # operation id -> its goal not settled yet (see _GoalRequest)
+        self._given_up: set[_GoalRequest] = set()  # goals starts gave up, not settled yet: none may run unseen
         self._stopped: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future[int]]] = {}  # cancels awaiting a result
         self._heard: dict[str, float] = {}  # operation id -> monotonic time of the last sign of life of its goal
         self._held: set[str] = set()  # operations the robot holds (paused): feedback silence is no sign of loss
@@ -210,12 +211,20 @@ class ActionOperationRunner(OperationRunner):
     # ------------------------------------------------------------- start
 
     async def start(self, operation: Operation) -> None:
+        """Send the operation's goal and return once the robot accepted it.
+
+        A goal an earlier start gave up (no answer in time) may still be
+        accepted late, and is then cancelled: the new goal goes out only once
+        that one can no longer run, so the robot never drives two operations,
+        one of them unseen. A late goal that does not stop within
+        ``cancel_timeout`` fails this start instead."""
         s = self.settings
         op_id = operation.id
         request = _GoalRequest(op_id)
         with self._lock:
             self._requests[op_id] = request
         try:
+            await self._after_goals_given_up(s.cancel_timeout)
             if not await wait_ready(self._client.server_is_ready, s.server_timeout):
                 raise RuntimeError(f"action server {self._full(s.action_name)} not available within {s.server_timeout:g} s")
             if request.stop_wanted:
@@ -267,10 +276,23 @@ class ActionOperationRunner(OperationRunner):
         if late:
             self._stop_late(request, handle)
 
+    async def _after_goals_given_up(self, timeout: float) -> None:
+        """Wait until no goal an earlier start gave up can run (see :meth:`start`)."""
+        with self._lock:
+            given_up = list(self._given_up)
+        for request in given_up:
+            try:
+                await self._settled(request, timeout)
+            except RuntimeError as exc:
+                raise RuntimeError(f"the robot may still execute the goal of {request.op_id}, given up by its start: {exc}") from None
+            with self._lock:
+                self._given_up.discard(request)  # settled, or never answered: cancelled should it be accepted
+
     def _abandon(self, request: _GoalRequest) -> None:
         """The start gives its goal up: whenever the robot accepts it, it is cancelled."""
         with self._lock:
             request.wanted = False
+            self._given_up.add(request)
             answered, handle = request.answered, request.answer
         if answered:
             self._stop_late(request, handle)  # the answer came as the start gave up
@@ -318,6 +340,7 @@ class ActionOperationRunner(OperationRunner):
         with self._lock:
             if self._requests.get(request.op_id) is request:
                 del self._requests[request.op_id]
+            self._given_up.discard(request)
         try:
             request.settled.set_result(None)
         except concurrent.futures.InvalidStateError:

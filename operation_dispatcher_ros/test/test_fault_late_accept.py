@@ -239,14 +239,20 @@ def test_cancel_during_a_slow_acceptance_ends_only_after_the_robot_stopped(bring
     assert status.state_name == "CANCELLED" and status.termination_reason == "withdrawn"
 
 
-def test_a_goal_accepted_after_the_goal_timeout_is_cancelled_on_arrival(bringup, ros_client, ros_processes, ros_namespace):
+def test_a_goal_accepted_after_the_goal_timeout_is_cancelled_on_arrival_before_the_next_goal_goes(
+    bringup, ros_client, ros_processes, ros_namespace
+):
+    """The next operation's goal goes out only once the robot has stopped the late one: it used to
+    go the moment the first FAILED, a second before the robot accepted (then drove) the first."""
     from test_e2e_transport import transport
 
     from operation_dispatcher_interfaces.srv import AddOperations
 
     goal_timeout = ACCEPT_DELAY / 2
     log, events = _bring_up(bringup, ros_client, ros_processes, ros_namespace, robot_goal_timeout=goal_timeout)
-    assert ros_client.call(AddOperations, "add_operations", operations=[transport("late", 0)]).success
+    assert ros_client.call(AddOperations, "add_operations", operations=[transport("late", 0), transport("next", 0)]).success
     failed = events.wait_event("OPERATION_FAILED", "late", timeout=ACCEPT_DELAY + 10.0)
     assert f"did not accept or reject the goal within {goal_timeout:g} s" in event_metadata(failed)["reason"]
-    assert_stopped_promptly(log, "late")  # FAILED, and the robot does not drive it unseen
+    canceled = assert_stopped_promptly(log, "late")  # FAILED, and the robot does not drive it unseen
+    received = log.wait_step("received", "next", timeout=ACCEPT_DELAY + 15.0)
+    assert received["time"] >= canceled["time"], (log.steps("late"), received, canceled)
