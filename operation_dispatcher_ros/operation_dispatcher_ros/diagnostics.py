@@ -13,7 +13,8 @@ look, by these documented rules:
   one business logic serving the start handshake (the dispatcher decides
   nothing then), the business logic did not answer the last handshake, or
   it answered slower than half the handshake timeout (the next slow answer
-  may be a timeout).
+  may be a timeout), or recovery set store rows aside (they are in the file,
+  not in the queue, until someone repairs them: docs/durability.md).
 - OK otherwise, again as soon as the cause is gone.
 
 :func:`dispatcher_status` is a pure function of what the node knows, tested
@@ -78,6 +79,8 @@ def dispatcher_status(
         problems.append((WARN, f"{snapshot.consecutive_denials} starts denied in a row"))
     if snapshot.consecutive_failures >= FAILURE_STREAK_WARN:
         problems.append((WARN, f"{snapshot.consecutive_failures} operations failed in a row"))
+    if snapshot.recovery_skipped:
+        problems.append((WARN, f"{snapshot.recovery_skipped} store row(s) set aside at recovery (named in the log)"))
     if handshakes.servers is not None and handshakes.servers > 1:
         problems.append((WARN, f"{handshakes.servers} business logics serve {handshakes.service}; only one may decide"))
     if handshakes.answered is False:
@@ -97,6 +100,7 @@ def dispatcher_status(
         "consecutive_failures": str(snapshot.consecutive_failures),
         "paused_reason": snapshot.paused_reason or "",
         "store": snapshot.storage_error or "ok",
+        "recovery_skipped": str(snapshot.recovery_skipped),
         "business_logic": {None: "not asked yet", True: "answering", False: "not answering"}[handshakes.answered],
         "handshake_latency_s": "" if handshakes.latency is None else f"{handshakes.latency:.3f}",
         "business_logic_servers": "" if handshakes.servers is None else str(handshakes.servers),

@@ -85,6 +85,7 @@ def test_a_healthy_dispatcher_is_ok_and_says_what_it_holds():
         (snapshot(), Handshakes(servers=1), False, OK, "running"),
         (snapshot(), Handshakes(answered=True, latency=1.5, timeout=2.0), False, WARN, "answers slowly"),
         (snapshot(paused=True, status=DispatcherStatus.PAUSED, paused_reason="by operator"), Handshakes(), False, OK, "paused"),
+        (snapshot(recovery_skipped=2), Handshakes(), False, WARN, "2 store row(s) set aside at recovery"),
     ],
 )
 def test_levels(snap, handshakes, auto, level, words):

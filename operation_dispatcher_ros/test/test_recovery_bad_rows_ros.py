@@ -151,6 +151,10 @@ def test_a_node_on_a_store_with_unloadable_rows_comes_up_names_them_and_keeps_th
         try:
             _serving(client, proc)
             _check_recovered(client, proc)
+            from diagnostic_msgs.msg import DiagnosticStatus
+
+            status = client.diagnostic_status(f"/{namespace}/dispatcher", "recovery_skipped", "2")
+            assert status.level == DiagnosticStatus.WARN and "2 store row(s) set aside" in status.message, status
             # The events topic keeps no history and the node starts the moment it is up: its start is read from the file.
             started = wait_until(lambda n=restart: _starts(store)[n:], 20.0, "the restarted node's OPERATION_DISPATCHER_STARTED")[0]
         finally:
