@@ -151,14 +151,21 @@ class EventRecorderNode(Node):
         return len(events)
 
     def destroy_node(self) -> None:
-        self._file.close()
+        """Close the file and say what was recorded, once. The node may be destroyed twice: by
+        rclpy with its context, then by run_node (whether the first happens races with the
+        signal: the summary came twice in one CI run)."""
+        file: IO[str] | None = getattr(self, "_file", None)  # None when __init__ failed before opening it
+        first = file is not None and not file.closed
+        if file is not None:
+            file.close()
         super().destroy_node()
-        # Logged once the node is gone, so only to the console: after a signal the context is shut
-        # down, and logging with the node still there fails to publish on /rosout.
-        self.get_logger().info(
-            f"recorded up to event {self.order.last}: {self.live} as received, {self.read_back} read back from the log, "
-            f"{self.order.repeats} repeats dropped"
-        )
+        if first:
+            # Logged once the node is gone, so only to the console: after a signal the context is shut
+            # down, and logging with the node still there fails to publish on /rosout.
+            self.get_logger().info(
+                f"recorded up to event {self.order.last}: {self.live} as received, {self.read_back} read back from the log, "
+                f"{self.order.repeats} repeats dropped"
+            )
 
 
 def main(args: list[str] | None = None) -> int:
