@@ -35,6 +35,7 @@ from operation_dispatcher import (
     UnavailableError,
     ValidationError,
 )
+from operation_dispatcher import _limits as limits
 from operation_dispatcher_interfaces import msg, srv
 from operation_dispatcher_ros import conversions as conv
 
@@ -368,7 +369,14 @@ def test_every_srv_carries_exactly_the_core_error_table(srv_type):
     else:
         assert _constants(srv_type.Response) == table
         assert "error_code" in srv_type.Response.get_fields_and_field_types()
-    assert _constants(srv_type.Request) == {}
+    assert _constants(srv_type.Request) == PAGE_LIMITS.get(srv_type.__name__, {})
+
+
+PAGE_LIMITS = {  # a paged read's request names its limits: the core's
+    "ListOperations": {"LIMIT_MAX": limits.OPERATIONS_PAGE_MAX, "LIMIT_DEFAULT": limits.OPERATIONS_PAGE_DEFAULT},
+    "GetEventLog": {"LIMIT_MAX": limits.EVENT_LOG_LIMIT_MAX, "LIMIT_DEFAULT": limits.EVENT_LOG_LIMIT_DEFAULT},
+    "GetHistory": {"LIMIT_MAX": limits.HISTORY_LIMIT_MAX, "LIMIT_DEFAULT": limits.HISTORY_LIMIT_DEFAULT},
+}
 
 
 def test_the_action_result_carries_exactly_the_core_error_table():
