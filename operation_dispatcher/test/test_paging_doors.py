@@ -5,7 +5,8 @@ HTTP. REST keeps the seed's body (a list) and says where to read on in
 headers (``X-Next-Cursor``, ``Link``, ``X-Total-Count``); a plain
 ``GET /operations`` still lists everything. A reader pages through the queue
 while another thread adds operations and the loop starts and finishes
-others: every operation that stays queued throughout is on exactly one page.
+others (at MCP, between the pages): every operation that stays queued throughout
+is on exactly one page.
 """
 
 from __future__ import annotations
@@ -98,6 +99,36 @@ def test_rest_history_pages_and_refusals_name_the_field(start_server) -> None:  
             refused = http.get(path, params=params)
             assert refused.status_code == status, (path, params, refused.text)
             assert refused.json()["error"]["details"]["field"] == field, refused.json()
+
+
+async def test_mcp_pages_of_the_queue_see_each_operation_that_stays_once_while_work_goes_on(start_server) -> None:  # type: ignore[no-untyped-def]
+    """The REST test's reader, as an agent pages: between two pages, three adds at every
+    priority and the running operation finished, so the line moves under the cursor."""
+    live = start_server()
+    d = live.dispatcher
+    d.pause("hold the queue while it fills")
+    d.add([op(f"op-{i:03d}", priority=i % 3) for i in range(120)])
+    low = {f"op-{i:03d}" for i in range(120) if i % 3 == 0}  # at the back: they stay queued throughout
+    d.resume()
+    seen, cursor, added = [], None, 0
+    async with Client(f"{live.url}/mcp", read_timeout_seconds=20) as client:
+        while True:
+            arguments = {"state": "QUEUED", "limit": 13, **({"cursor": cursor} if cursor else {})}
+            page = structured(await client.call_tool("list_operations", arguments))
+            assert all(r["execution"]["state"] == "QUEUED" for r in page["operations"])
+            seen += [r["operation"]["id"] for r in page["operations"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+            for _ in range(3):
+                d.add(op(f"new-{added:03d}", priority=added % 3))
+                added += 1
+            current = d.current()
+            if current is not None:
+                d.complete(current.operation.id)
+    assert added > 20
+    assert len(seen) == len(set(seen)), "an operation is on two pages"
+    assert low <= set(seen), sorted(low - set(seen))[:5]
 
 
 async def test_mcp_lists_a_page_of_50_with_a_summary_of_every_state(start_server) -> None:  # type: ignore[no-untyped-def]
