@@ -46,7 +46,8 @@ def test_add_answers_storage_while_the_file_is_locked_then_succeeds_and_survives
     blocker = sqlite3.connect(store, timeout=0, isolation_level=None)
     try:
         blocker.execute("BEGIN IMMEDIATE")  # the write lock, held past the node's busy timeout
-        refused = ros_client.call(AddOperations, "add_operations", operations=[transport("blocked", 0)], timeout=BUSY_TIMEOUT + 10.0)
+        batch = [transport("blocked", 0), transport("plain", 0)]  # a batch is one change: none of it, or all
+        refused = ros_client.call(AddOperations, "add_operations", operations=batch, timeout=BUSY_TIMEOUT + 10.0)
         assert not refused.success
         assert refused.error_code == AddOperations.Response.STORAGE, (refused.error_code, refused.message)
         assert "database is locked" in refused.message, refused.message  # SQLite's own cause, not a cover story
@@ -57,14 +58,14 @@ def test_add_answers_storage_while_the_file_is_locked_then_succeeds_and_survives
         blocker.close()
     assert _stored_ids(store) == ["before"]  # nor in the file
 
-    again = ros_client.call(AddOperations, "add_operations", operations=[transport("blocked", 0)])
+    again = ros_client.call(AddOperations, "add_operations", operations=[transport("blocked", 0), transport("plain", 0)])
     assert again.success, again.message
-    assert list(again.operation_ids) == ["blocked"] and list(again.already_present) == [False]
+    assert list(again.operation_ids) == ["blocked", "plain"] and list(again.already_present) == [False, False]
 
     assert procs["dispatcher"].stop() == 0
     bringup(dispatcher=params, business_logic=None, sim_robot=None)  # a new node on the same file
     ros_client.wait_for_service(ListOperations, "list_operations")  # a new server: match the client anew
-    assert _ids(ros_client) == ["before", "blocked"]
+    assert _ids(ros_client) == ["before", "blocked", "plain"]
 
 
 def _stored_ids(store: Path) -> list[str]:
