@@ -1153,10 +1153,22 @@ class OperationDispatcher:
     def _books(self) -> listing.Books:
         return listing.Books(self._ledger, self._queue, self._history, self._active)
 
-    def events(self, operation_id: str | None = None) -> list[DispatchEvent]:
-        """Events of one operation in order; without an id, the dispatcher's own events."""
+    def events(self, operation_id: str | None = None, *, after: int = 0, limit: int | None = None) -> list[DispatchEvent]:
+        """Events of one operation in order; without an id, the dispatcher's own events.
+
+        Paged like the event log: those numbered above ``after``, at most ``limit``
+        (1..EVENT_LOG_LIMIT_MAX; None, the default, all of them); read on with
+        ``after`` = the last one's ``sequence``. An operation denied again and again
+        with reasons that differ collects an event per denial (see ``_repeats.py``)."""
+        _check_int(after, "after", 0, None)
+        if limit is not None:
+            _check_int(limit, "limit", 1, limits.EVENT_LOG_LIMIT_MAX)
         with self._state_lock:
             rows = self._journal.dispatcher_rows if operation_id is None else self._ledger.events(self._require(operation_id).id)
+            if after:
+                rows = [row for row in rows if event_sequence(row) > after]
+            if limit is not None:
+                rows = rows[:limit]
             return [self._journal.model(row) for row in rows]
 
     def events_after(self, after: int = 0, limit: int = limits.EVENT_LOG_LIMIT_DEFAULT) -> EventLogPage:

@@ -102,6 +102,35 @@ def test_a_bad_after_or_limit_is_refused_naming_it(kwargs, field):
     assert info.value.field == field and field in info.value.message
 
 
+async def test_one_operations_events_read_a_page_at_a_time_are_all_of_them_once():
+    """An operation denied again and again with reasons that differ collects an event per denial:
+    its events page like the log (issue 13: 'get_events likewise where they can grow')."""
+    reasons = iter(range(1000))
+    recorder = EventRecorder()
+    dispatcher = OperationDispatcher(
+        RESOURCE, lambda e: Decision(approved=False, reason=f"no #{next(reasons)}"), recorder,
+        denial_policy=DenialPolicy(0.0, max_retries=1000),
+    )  # fmt: skip
+    dispatcher.add([op("a"), op("b")])
+    async with running(dispatcher):
+        await recorder.wait_event(E.OPERATION_START_DENIED, "a", count=6, timeout=20.0)
+    whole = dispatcher.events("a")
+    paged, after = [], 0
+    while page := dispatcher.events("a", after=after, limit=5):
+        assert len(page) <= 5
+        paged += page
+        after = page[-1].sequence
+    assert paged == whole and all(e.operation_id == "a" for e in paged)
+    assert dispatcher.events("a", after=whole[2].sequence, limit=2) == whole[3:5]
+    assert dispatcher.events("a", limit=1000) == whole  # the default: all of them, as before
+    with pytest.raises(ValidationError) as info:
+        dispatcher.events("a", limit=0)
+    assert info.value.field == "limit"
+    with pytest.raises(ValidationError) as info:
+        dispatcher.events("a", after=-1)
+    assert info.value.field == "after"
+
+
 async def test_numbers_carry_on_after_a_restart_and_the_old_events_read_back_with_theirs(tmp_path: Path):
     path = tmp_path / "d.db"
     store = SQLiteStore(path)

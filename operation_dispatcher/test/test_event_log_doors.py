@@ -79,3 +79,26 @@ async def test_mcp_reads_the_log_a_small_page_at_a_time(start_server) -> None:  
         for bad in ({"after": -1}, {"after": True}, {"after": "3"}, {"limit": 0}):
             refused = tool_error(await client.call_tool("get_event_log", bad))
             assert refused["code"] == "VALIDATION" and refused["details"]["field"] == next(iter(bad)), (bad, refused)
+
+
+async def test_one_operations_events_page_at_rest_and_mcp_as_in_the_core(start_server) -> None:  # type: ignore[no-untyped-def]
+    """``after`` and ``limit`` reach the core's ``events`` (whose paging test_event_log.py checks);
+    a bad one is refused naming it; without them REST lists all of them, as the seed does."""
+    live = start_server(run_dispatcher=False)
+    live.dispatcher.add([op("a"), op("b")])
+    live.dispatcher.pause("hold")  # a dispatcher event: not one of a's
+    with live.client() as http:
+        whole = http.get("/operations/a/events").json()
+        assert [e["event_type"] for e in whole] == ["OPERATION_ADDED"]
+        assert http.get("/operations/a/events", params={"limit": 1}).json() == whole
+        assert http.get("/operations/a/events", params={"after": whole[0]["sequence"]}).json() == []
+        for params, field in (({"after": -1}, "after"), ({"limit": 0}, "limit"), ({"limit": 1001}, "limit")):
+            refused = http.get("/operations/a/events", params=params)
+            assert refused.status_code == 422 and refused.json()["error"]["details"]["field"] == field, (params, refused.text)
+    async with Client(f"{live.url}/mcp", read_timeout_seconds=20) as client:
+        events = structured(await client.call_tool("get_operation_events", {"operation_id": "a"}))
+        assert [e["sequence"] for e in events] == [e["sequence"] for e in whole]
+        later = structured(await client.call_tool("get_operation_events", {"operation_id": "a", "after": whole[0]["sequence"]}))
+        assert later == []
+        refused = tool_error(await client.call_tool("get_operation_events", {"operation_id": "a", "limit": 0}))
+        assert refused["code"] == "VALIDATION" and refused["details"]["field"] == "limit", refused

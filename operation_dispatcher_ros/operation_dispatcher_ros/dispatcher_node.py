@@ -604,7 +604,8 @@ class DispatcherNode(LifecycleNode):
         _page_to(response, self.dispatcher.history_page(cursor=request.cursor or None, **_limit(request)))
 
     def _events(self, request: Any, response: Any) -> None:
-        response.events = [conv.event_to_msg(e) for e in self.dispatcher.events(request.operation_id)]
+        page = self.dispatcher.events(request.operation_id, after=request.after_sequence, limit=request.limit or None)
+        response.events = [conv.event_to_msg(e) for e in page]
 
     def _event_log(self, request: Any, response: Any) -> None:
         page = self.dispatcher.events_after(request.after_sequence, **_limit(request))

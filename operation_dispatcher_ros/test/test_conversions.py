@@ -376,6 +376,7 @@ PAGE_LIMITS = {  # a paged read's request names its limits: the core's
     "ListOperations": {"LIMIT_MAX": limits.OPERATIONS_PAGE_MAX, "LIMIT_DEFAULT": limits.OPERATIONS_PAGE_DEFAULT},
     "GetEventLog": {"LIMIT_MAX": limits.EVENT_LOG_LIMIT_MAX, "LIMIT_DEFAULT": limits.EVENT_LOG_LIMIT_DEFAULT},
     "GetHistory": {"LIMIT_MAX": limits.HISTORY_LIMIT_MAX, "LIMIT_DEFAULT": limits.HISTORY_LIMIT_DEFAULT},
+    "GetEvents": {"LIMIT_MAX": limits.EVENT_LOG_LIMIT_MAX},
 }
 
 

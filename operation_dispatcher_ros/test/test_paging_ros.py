@@ -61,3 +61,29 @@ def test_pages_of_the_queue_see_each_operation_that_stays_once_while_others_come
 
     refused = ros_client.call(ListOperations, "list_operations", state="COMPLETED", limit=5, cursor=listing(state="QUEUED", limit=5).next_cursor)
     assert not refused.success and refused.error_code == refused.VALIDATION and "cursor" in refused.message
+
+
+def test_one_operations_events_page_with_after_sequence_and_limit(bringup, ros_client):
+    """GetEvents pages like GetEventLog: after_sequence and limit; limit 0 is all of them, as before."""
+    from operation_dispatcher_interfaces.msg import Operation
+    from operation_dispatcher_interfaces.srv import AddOperations, GetEvents, OperationCommand
+
+    bringup(sim_robot=None, business_logic={"rule": "approve_all"}, dispatcher={"autostart": False})
+    assert ros_client.call(AddOperations, "add_operations", operations=[Operation(id="x")]).success
+    cancelled = ros_client.call(OperationCommand, "cancel_operation", operation_id="x", reason="withdrawn", timeout=30.0)
+    assert cancelled.success, cancelled.message
+
+    def events(**fields):  # type: ignore[no-untyped-def]
+        response = ros_client.call(GetEvents, "get_events", operation_id="x", **fields)
+        assert response.success, response.message
+        return [(e.event_type, e.sequence) for e in response.events]
+
+    whole = events()
+    assert [t for t, _ in whole] == ["OPERATION_ADDED", "OPERATION_CANCEL_REQUESTED", "OPERATION_CANCELLED"], whole
+    paged, after = [], 0
+    while page := events(after_sequence=after, limit=1):
+        paged += page
+        after = page[-1][1]
+    assert paged == whole
+    refused = ros_client.call(GetEvents, "get_events", operation_id="x", limit=GetEvents.Request.LIMIT_MAX + 1)
+    assert not refused.success and refused.error_code == GetEvents.Response.VALIDATION and "limit" in refused.message

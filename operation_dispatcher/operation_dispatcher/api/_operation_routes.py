@@ -161,9 +161,16 @@ def get_operation(request: Request, operation_id: OperationId) -> OperationRecor
 
 
 @router.get("/{operation_id}/events", response_model=list[DispatchEvent], responses=error_responses(404, 422))
-def operation_events(request: Request, operation_id: OperationId) -> list[DispatchEvent]:
-    """The operation's events in order."""
-    return _dispatcher(request).events(operation_id)
+def operation_events(
+    request: Request,
+    operation_id: OperationId,
+    after: Annotated[int, Query(ge=0, description="Only events numbered above this (an event's sequence; 0: from the first).")] = 0,
+    limit: Annotated[
+        int | None, Query(ge=1, le=limits.EVENT_LOG_LIMIT_MAX, description="How many events at most (none: all of them).")
+    ] = None,
+) -> list[DispatchEvent]:
+    """The operation's events in order; a page of them with ``limit``, read on with ``after`` = the last one's sequence."""
+    return _dispatcher(request).events(operation_id, after=after, limit=limit)
 
 
 _HANDSHAKE_ERRORS = error_responses(404, 409, 422, 503)

@@ -165,10 +165,15 @@ def create_mcp_server(dispatcher: OperationDispatcher, lifecycle: DispatcherLife
             return OperationListing.of(dispatcher.history_page(limit, cursor), None, "finished")
 
     @server.tool(annotations=_READ)
-    def get_operation_events(operation_id: OperationId) -> list[DispatchEvent]:
-        """The operation's lifecycle events in order, with reasons for denials and failures."""
+    def get_operation_events(
+        operation_id: OperationId,
+        after: Annotated[int, Field(strict=True, ge=0, description="Only events numbered above this (the last sequence you have).")] = 0,
+        limit: Annotated[int, Field(strict=True, ge=1, le=limits.EVENT_LOG_LIMIT_MAX)] = MCP_EVENT_LOG_LIMIT,
+    ) -> list[DispatchEvent]:
+        """The operation's lifecycle events in order, with reasons for denials and failures, a page at a
+        time: a full page may have more, read on with after=the last event's sequence."""
         with _as_tool_error():
-            return dispatcher.events(operation_id)
+            return dispatcher.events(operation_id, after=after, limit=limit)
 
     @server.tool(annotations=_READ)
     def get_event_log(
