@@ -11,19 +11,18 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 
 from fastapi import FastAPI, Security
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import HTTPBearer
 
 from .. import __version__
 from .._dispatcher import OperationDispatcher
-from ._body_limit import MAX_REQUEST_BODY_BYTES, BodyLimitMiddleware
+from ._body_limit import MAX_REQUEST_BODY_BYTES
 from ._dispatcher_routes import router as dispatcher_router
 from ._errors import error_responses, install_error_handlers
-from ._events import EventHub
+from ._events import EventHub, dispatcher_state
 from ._events import router as events_router
 from ._lifecycle import DispatcherLifecycle
 from ._operation_routes import router as operations_router
-from ._security import BearerTokenMiddleware, BrowserGuardMiddleware, is_loopback
+from ._security import guard
 
 
 def create_app(
@@ -54,7 +53,7 @@ def create_app(
         state_interval: seconds between state pushes on ``/events``.
     """
     lifecycle = DispatcherLifecycle(dispatcher)
-    hub = EventHub(dispatcher)
+    hub = EventHub(dispatcher.subscribe, dispatcher_state(dispatcher))
     mcp_server = None
     if mcp:
         from ..mcp_server import create_mcp_server
@@ -106,16 +105,5 @@ def create_app(
         mcp_app = mcp_server.streamable_http_app(streamable_http_path="/mcp", host=host, max_request_body_size=MAX_REQUEST_BODY_BYTES)
         app.router.routes.extend(mcp_app.routes)
 
-    app.add_middleware(BodyLimitMiddleware, limit=MAX_REQUEST_BODY_BYTES)
-    if token:
-        app.add_middleware(BearerTokenMiddleware, token=token)
-    if cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=list(cors_origins),
-            allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Mcp-Session-Id", "Mcp-Protocol-Version", "Last-Event-ID"],
-            expose_headers=["Mcp-Session-Id"],
-        )
-    app.add_middleware(BrowserGuardMiddleware, loopback_only=is_loopback(host), allowed_origins=list(cors_origins or []))
+    guard(app, token=token, host=host, cors_origins=cors_origins)
     return app

@@ -22,7 +22,7 @@ import asyncio
 import collections
 import json
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
@@ -35,11 +35,21 @@ from ._errors import error_responses
 _CLOSED = object()
 
 
-class EventHub:
-    """Fans dispatcher events out to SSE clients on the serving loop."""
+Subscribe = Callable[[Callable[[DispatchEvent], None]], Callable[[], None]]
+"""Registers an event callback (called on any thread) and returns what removes it."""
 
-    def __init__(self, dispatcher: OperationDispatcher, backlog: int = 200, client_buffer: int = 2000) -> None:
-        self.dispatcher = dispatcher
+
+class EventHub:
+    """Fans events out to SSE clients on the serving loop.
+
+    ``subscribe`` is where the events come from (one dispatcher's
+    ``subscribe``, or a fleet gateway's merged stream) and ``state`` builds the
+    periodic ``state`` message's data, so one hub serves both.
+    """
+
+    def __init__(self, subscribe: Subscribe, state: Callable[[], dict[str, Any]], backlog: int = 200, client_buffer: int = 2000) -> None:
+        self._subscribe = subscribe
+        self._state = state
         self._backlog: collections.deque[DispatchEvent] = collections.deque(maxlen=backlog)
         self._client_buffer = client_buffer
         self._clients: set[asyncio.Queue[object]] = set()
@@ -49,7 +59,7 @@ class EventHub:
     def open(self) -> None:
         """Subscribe; call on the serving loop."""
         self._loop = asyncio.get_running_loop()
-        self._unsubscribe = self.dispatcher.subscribe(self._on_event)
+        self._unsubscribe = self._subscribe(self._on_event)
 
     def close(self) -> None:
         """Unsubscribe and end every stream (on shutdown, so the server need not wait for them)."""
@@ -106,12 +116,20 @@ class EventHub:
             self._clients.discard(queue)
 
     def _state_message(self) -> str:
-        current = self.dispatcher.current()
-        data = {
-            "dispatcher": self.dispatcher.snapshot().model_dump(mode="json"),
+        return f"event: state\ndata: {json.dumps(self._state(), separators=(',', ':'))}\n\n"
+
+
+def dispatcher_state(dispatcher: OperationDispatcher) -> Callable[[], dict[str, Any]]:
+    """The ``state`` message of one dispatcher's stream: its snapshot and current operation."""
+
+    def state() -> dict[str, Any]:
+        current = dispatcher.current()
+        return {
+            "dispatcher": dispatcher.snapshot().model_dump(mode="json"),
             "current": current.model_dump(mode="json") if current else None,
         }
-        return f"event: state\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+    return state
 
 
 def _dispatch_message(event: DispatchEvent) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -122,3 +123,28 @@ class BearerTokenMiddleware:
                 scheme, _, credentials = value.partition(b" ")
                 return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.lstrip(b" "), self._expected)
         return False
+
+
+def guard(app: Any, *, token: str | None, host: str, cors_origins: Sequence[str] | None = None) -> None:
+    """Put the doors' rules in front of ``app``: the body limit, the token, CORS, the browser guard.
+
+    One function for every HTTP app of the project (one dispatcher's, the
+    fleet gateway's), so they cannot drift apart. Starlette runs the middleware
+    added last first: the browser guard, then CORS, the token, the body limit.
+    """
+    from fastapi.middleware.cors import CORSMiddleware
+
+    from ._body_limit import MAX_REQUEST_BODY_BYTES, BodyLimitMiddleware
+
+    app.add_middleware(BodyLimitMiddleware, limit=MAX_REQUEST_BODY_BYTES)
+    if token:
+        app.add_middleware(BearerTokenMiddleware, token=token)
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Mcp-Session-Id", "Mcp-Protocol-Version", "Last-Event-ID"],
+            expose_headers=["Mcp-Session-Id"],
+        )
+    app.add_middleware(BrowserGuardMiddleware, loopback_only=is_loopback(host), allowed_origins=list(cors_origins or []))

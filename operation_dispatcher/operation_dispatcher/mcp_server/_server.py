@@ -86,7 +86,7 @@ OperationId = Annotated[str, Field(min_length=1, max_length=limits.MAX_ID_LENGTH
 
 
 @contextlib.contextmanager
-def _as_tool_error() -> Iterator[None]:
+def as_tool_error() -> Iterator[None]:
     """A core refusal becomes a tool error the agent can read, with the core's code and reason."""
     try:
         yield
@@ -98,7 +98,7 @@ def _tool_error(name: str, error: DispatcherError) -> ToolError:
     return ToolError(f"Error executing tool {name}: {json.dumps({'error': error.to_dict()}, default=str)}")
 
 
-class _DispatcherMCPServer(MCPServer):
+class StrictMCPServer(MCPServer):
     """Arguments that fail a tool's schema (an empty list, a limit out of range, an unknown state,
     an argument the tool does not take) are refused in the same shape as a core refusal:
     ``{"error": {"code": "VALIDATION", "message", "details": {"field"}}}`` naming the argument,
@@ -131,7 +131,7 @@ class _DispatcherMCPServer(MCPServer):
 def create_mcp_server(dispatcher: OperationDispatcher, lifecycle: DispatcherLifecycle | None = None) -> MCPServer:
     """An MCP server over ``dispatcher``; ``lifecycle`` starts and stops its loop (one is made if not given)."""
     lifecycle = lifecycle or DispatcherLifecycle(dispatcher)
-    server: MCPServer = _DispatcherMCPServer(name="operation_dispatcher", instructions=INSTRUCTIONS, log_level="WARNING")
+    server: MCPServer = StrictMCPServer(name="operation_dispatcher", instructions=INSTRUCTIONS, log_level="WARNING")
 
     @server.tool(annotations=_READ)
     def list_operations(
@@ -141,13 +141,13 @@ def create_mcp_server(dispatcher: OperationDispatcher, lifecycle: DispatcherLife
     ) -> OperationListing:
         """A page of operations: the active one, the queue in dispatch order, then finished ones newest
         first; optionally only one state. ``summary`` counts every state; read on with cursor=next_cursor."""
-        with _as_tool_error():
+        with as_tool_error():
             return OperationListing.of(dispatcher.page_operations(state, limit, cursor), state)
 
     @server.tool(annotations=_READ)
     def get_operation(operation_id: OperationId) -> OperationRecord:
         """One operation and its execution (state, progress, retries, times)."""
-        with _as_tool_error():
+        with as_tool_error():
             return dispatcher.get(operation_id)
 
     @server.tool(annotations=_READ)
@@ -161,7 +161,7 @@ def create_mcp_server(dispatcher: OperationDispatcher, lifecycle: DispatcherLife
         cursor: Cursor = None,
     ) -> OperationListing:
         """Finished operations (COMPLETED, FAILED, CANCELLED), newest first, a page at a time."""
-        with _as_tool_error():
+        with as_tool_error():
             return OperationListing.of(dispatcher.history_page(limit, cursor), None, "finished")
 
     @server.tool(annotations=_READ)
@@ -172,7 +172,7 @@ def create_mcp_server(dispatcher: OperationDispatcher, lifecycle: DispatcherLife
     ) -> list[DispatchEvent]:
         """The operation's lifecycle events in order, with reasons for denials and failures, a page at a
         time: a full page may have more, read on with after=the last event's sequence."""
-        with _as_tool_error():
+        with as_tool_error():
             return dispatcher.events(operation_id, after=after, limit=limit)
 
     @server.tool(annotations=_READ)
@@ -182,7 +182,7 @@ def create_mcp_server(dispatcher: OperationDispatcher, lifecycle: DispatcherLife
     ) -> EventLogPage:
         """Every event of the dispatcher after number ``after``, oldest first, a page at a time: read on
         with after=next_after while next_after is below last_sequence."""
-        with _as_tool_error():
+        with as_tool_error():
             return dispatcher.events_after(after, limit)
 
     @server.tool(annotations=_ADD)
@@ -202,25 +202,25 @@ def create_mcp_server(dispatcher: OperationDispatcher, lifecycle: DispatcherLife
         ],
     ) -> list[AddResult]:
         """Queue operations; an id already known is not added again (added=false)."""
-        with _as_tool_error():
+        with as_tool_error():
             return dispatcher.add(operations)  # the core fills in a missing resource_id
 
     @server.tool(annotations=_CANCEL)
     async def cancel_operation(operation_id: OperationId, reason: Reason = None) -> OperationRecord:
         """Cancel a queued or active operation; the business logic may deny it (the error says why)."""
-        with _as_tool_error():
+        with as_tool_error():
             return await dispatcher.cancel(operation_id, reason)
 
     @server.tool(annotations=_CONTROL)
     async def pause_operation(operation_id: OperationId, reason: Reason = None) -> OperationRecord:
         """Pause the RUNNING operation; the business logic may deny it (the error says why)."""
-        with _as_tool_error():
+        with as_tool_error():
             return await dispatcher.pause_operation(operation_id, reason)
 
     @server.tool(annotations=_CONTROL)
     async def resume_operation(operation_id: OperationId, reason: Reason = None) -> OperationRecord:
         """Resume the PAUSED operation; the business logic may deny it (the error says why)."""
-        with _as_tool_error():
+        with as_tool_error():
             return await dispatcher.resume_operation(operation_id, reason)
 
     @server.tool(annotations=_READ)
@@ -231,25 +231,25 @@ def create_mcp_server(dispatcher: OperationDispatcher, lifecycle: DispatcherLife
     @server.tool(annotations=_CONTROL)
     def pause_dispatcher(reason: Reason = None) -> DispatcherSnapshot:
         """Stop starting new operations (the active one carries on)."""
-        with _as_tool_error():
+        with as_tool_error():
             return dispatcher.pause(reason)
 
     @server.tool(annotations=_CONTROL)
     def resume_dispatcher() -> DispatcherSnapshot:
         """Start dispatching again after a pause (manual or after too many denials)."""
-        with _as_tool_error():
+        with as_tool_error():
             return dispatcher.resume()
 
     @server.tool(annotations=_CONTROL)
     async def start_dispatcher() -> DispatcherSnapshot:
         """Run the dispatcher loop if it is not running; answers once it runs."""
-        with _as_tool_error():
+        with as_tool_error():
             return await lifecycle.start()
 
     @server.tool(annotations=_CONTROL)
     async def stop_dispatcher() -> DispatcherSnapshot:
         """Stop the dispatcher loop and answer once it stopped; queued operations stay queued."""
-        with _as_tool_error():
+        with as_tool_error():
             return await lifecycle.stop()
 
     @server.resource("dispatcher://state", mime_type="application/json")
