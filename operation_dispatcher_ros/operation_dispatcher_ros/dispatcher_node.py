@@ -12,7 +12,9 @@ Services (relative names; the namespace comes from launch):
   complete_operation, fail_operation, list_operations, get_operation,
   get_history, get_events, get_event_log, get_dispatcher_state,
   dispatcher/start, dispatcher/stop, dispatcher/pause, dispatcher/resume
-Topics: dispatch_events (every event), dispatcher_state (latched).
+Topics: dispatch_events (every event), dispatcher_state (latched), dispatch_markers
+(latched visualization_msgs/MarkerArray for RViz: queued goals numbered, the active
+route, a state label; see markers.py).
 Clients: handshake/{start,cancel,pause,resume} (Handshake) and the
 execute_operation action (see action_runner).
 
@@ -91,7 +93,7 @@ from operation_dispatcher import (
 from operation_dispatcher_interfaces import msg, srv
 
 from . import conversions as conv
-from . import dispatcher_params
+from . import dispatcher_params, markers
 from .action_runner import ActionOperationRunner, RobotSettings
 from .diagnostics import DiagnosticsPublisher
 from .handshake_bridge import HandshakeBridge
@@ -129,7 +131,6 @@ class DispatcherNode(LifecycleNode):
         self._http_future: concurrent.futures.Future[None] | None = None
         self._state_lock = threading.Lock()
         self._loop_control = threading.RLock()  # one dispatcher/start or stop at a time (reentrant service callbacks)
-        self._progress_dirty = False
 
     def autostart(self) -> None:
         """With ``autostart``: configure and activate now; ConfigurationError (exit 2) when either fails."""
@@ -192,6 +193,7 @@ class DispatcherNode(LifecycleNode):
         self._group = ReentrantCallbackGroup()
         self._events_pub = self.create_publisher(msg.DispatchEvent, "dispatch_events", EVENTS_QOS)
         self._state_pub = self.create_publisher(msg.DispatcherState, "dispatcher_state", STATE_QOS)
+        self._markers_pub = self.create_publisher(markers.MarkerArray, "dispatch_markers", STATE_QOS)
         self.store_file = dispatcher_params.store_file(p["store_path"], p["resource_id"])
         self._store = self._open_store(self.store_file, p["store_busy_timeout"]) if self.store_file else None
 
@@ -225,10 +227,13 @@ class DispatcherNode(LifecycleNode):
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self._loop.run_forever, name="dispatcher-asyncio", daemon=True)
         self._loop_thread.start()
+        self._progress_out = Coalesced(self._loop, p["state_publish_period"], lambda: self._publish("the dispatcher state", self._publish_state))
+        self._markers_out = Coalesced(self._loop, markers.PERIOD, lambda: self._publish("the dispatch markers", self._publish_markers))
         self.diagnostics = DiagnosticsPublisher(self, self.dispatcher, self.handshake, self._group)
         self._create_services()
         self._configured = True
         self._publish_state()
+        self._markers_out.ask()
         self.diagnostics.publish()
         stored = (
             f"store {self.store_file} ({sum(self.dispatcher.snapshot().counts.values())} operations recovered, "
@@ -411,6 +416,7 @@ class DispatcherNode(LifecycleNode):
         self.handshake.timeout = values["handshake_timeout"]
         self.handshake.default_approve = d.default_decision
         self.runner.settings = self._robot_settings(values)
+        self._markers_out.ask()  # markers_* apply from the next picture
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------ loop control
@@ -486,36 +492,31 @@ class DispatcherNode(LifecycleNode):
             self._events_pub.publish(conv.event_to_msg(event))
             if self._configured:  # not for events of the recovery, while the dispatcher is being built
                 self._publish_state()
+                self._markers_out.ask()
                 self.diagnostics.on_event(event)
         except Exception as exc:  # context gone during shutdown
             if rclpy.ok(context=self.context):
                 self.get_logger().error(f"could not publish {event.event_type}: {exc}")
 
     def _on_progress(self) -> None:
-        """The robot's progress goes out with the state at most once per ``state_publish_period``:
-        the first report after a quiet spell arms a one-shot timer on the dispatcher's loop, and
-        the reports until it fires ride along. No timer runs while nothing moves, so an idle
-        node's executor is never woken (a 5 Hz rclpy timer was 0.7 % of a core, idle)."""
-        with self._state_lock:
-            if self._progress_dirty:
-                return
-            self._progress_dirty = True
-        loop, params = self._loop, self._params
-        if loop is not None and params is not None:
-            with contextlib.suppress(RuntimeError):  # the loop closed while deactivating
-                loop.call_soon_threadsafe(loop.call_later, params["state_publish_period"], self._publish_progress)
-                return
-        with self._state_lock:
-            self._progress_dirty = False
+        """The robot's progress goes out with the state at most once per ``state_publish_period``,
+        and in the markers' label at most once per ``markers.PERIOD`` (see :class:`Coalesced`)."""
+        self._progress_out.ask()
+        self._markers_out.ask()
 
-    def _publish_progress(self) -> None:
-        with self._state_lock:
-            self._progress_dirty = False
+    def _publish(self, what: str, publish: Callable[[], None]) -> None:
         try:
-            self._publish_state()
+            publish()
         except Exception as exc:  # context gone during shutdown
             if rclpy.ok(context=self.context):
-                self.get_logger().error(f"could not publish the dispatcher state: {exc}")
+                self.get_logger().error(f"could not publish {what}: {exc}")
+
+    def _publish_markers(self) -> None:
+        """On the dispatcher's loop only (via ``_markers_out``), so the pictures go out in order."""
+        p = self._params
+        if p is not None:  # None: cleaned up meanwhile
+            picture = markers.from_dispatcher(self.dispatcher, p["markers_frame"], p["markers_max_goals"], p["markers_label_offset"])
+            self._markers_pub.publish(picture)
 
     def _state_msg(self) -> msg.DispatcherState:
         current = self.dispatcher.current()
@@ -611,6 +612,35 @@ class DispatcherNode(LifecycleNode):
         page = self.dispatcher.events_after(request.after_sequence, **_limit(request))
         response.events = [conv.event_to_msg(e) for e in page.events]
         response.next_after_sequence, response.last_sequence = page.next_after, page.last_sequence
+
+
+class Coalesced:
+    """``publish`` at most once per ``period``, however often :meth:`ask` is called: the first ask
+    after a quiet spell arms a one-shot ``call_later`` on the dispatcher's loop, and the asks until
+    it fires ride along (it publishes what is true then). No timer runs while nothing changes, so
+    an idle node's executor is never woken (a 5 Hz rclpy timer was 0.7 % of a core, idle)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, period: float, publish: Callable[[], None]) -> None:
+        self._loop, self._period, self._publish = loop, period, publish
+        self._lock = threading.Lock()
+        self._armed = False
+
+    def ask(self) -> None:
+        """From any thread."""
+        with self._lock:
+            if self._armed:
+                return
+            self._armed = True
+        with contextlib.suppress(RuntimeError):  # the loop closed while deactivating
+            self._loop.call_soon_threadsafe(self._loop.call_later, self._period, self._fire)
+            return
+        with self._lock:
+            self._armed = False
+
+    def _fire(self) -> None:
+        with self._lock:
+            self._armed = False
+        self._publish()
 
 
 def _limit(request: Any) -> dict[str, int]:

@@ -5,8 +5,8 @@ Defaults here equal ``config/dispatcher.yaml``, except ``resource_id``:
 it defaults to the node's namespace (:func:`namespace_resource_id`), so
 robots launched side by side in their own namespaces never share a resource
 or a store file, and the config files leave it out. Names, resource and the
-executor's interface are read-only (they shape the ROS graph), policies and
-timeouts may change at runtime.
+executor's interface are read-only (they shape the ROS graph), policies,
+timeouts and the RViz markers' settings may change at runtime.
 
 The robot's parameters were called ``executor_*`` until this release
 (they read as rclpy's executor): the old names still work for one release,
@@ -16,12 +16,15 @@ the new one with a deprecation warning (:data:`DEPRECATED`).
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 from rclpy.node import Node
+
+from operation_dispatcher_interfaces.srv import ListOperations
 
 from .node_main import ConfigurationError
 
@@ -118,6 +121,16 @@ SPECS: dict[str, Spec] = {
     ),
     "http_host": Spec("127.0.0.1", "Address the HTTP doors bind; anything but loopback requires http_token.", True),
     "http_token": Spec("", "Bearer token the HTTP doors require ('' = none, loopback only).", True),
+    "markers_frame": Spec("map", "Frame of the dispatch_markers (RViz) of every stop that names none, and of the robot's label."),
+    "markers_max_goals": Spec(
+        50, "Queued operations (from the head of the queue) whose goals dispatch_markers draws; 0 = none.",
+        low=0, high=ListOperations.Request.LIMIT_MAX,  # the core's largest page
+    ),
+    "markers_label_offset": Spec(
+        [0.0, 0.0, 1.0],
+        "Where the robot's label stands in dispatch_markers, [x, y, z] in markers_frame (the dispatcher does not "
+        "know the robot's pose: place each robot's label apart).",
+    ),
 }
 
 
@@ -202,6 +215,11 @@ def check(values: dict[str, Any]) -> str | None:
             return "store_path: the only placeholder allowed is {resource_id}"
     if values["not_ready_first_seconds"] > values["not_ready_max_seconds"]:
         return "not_ready_max_seconds: must be at least not_ready_first_seconds"
+    if not values["markers_frame"]:
+        return "markers_frame: must not be empty"
+    offset = values["markers_label_offset"]
+    if len(offset) != 3 or not all(math.isfinite(v) for v in offset):
+        return f"markers_label_offset: must be three finite numbers [x, y, z]; got {list(offset)!r}"
     return None
 
 
