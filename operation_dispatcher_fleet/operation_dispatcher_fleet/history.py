@@ -239,6 +239,13 @@ class FleetHistory:
         events = [self._event(row) for row in found[:limit]]
         return HistoryPage(events, events[-1]["row"] if len(found) > limit else None)
 
+    def last_sequence(self, robot: str) -> int:
+        """The highest event number recorded from ``robot`` (0: none): where reading its event log resumes."""
+        _check_text(robot, "robot", None)
+        with self._transaction() as execute:
+            found = execute("SELECT MAX(sequence) FROM fleet_events WHERE robot = ?", [robot]).fetchone()
+        return int(found[0]) if found and found[0] is not None else 0
+
     def rows(self) -> list[tuple[Any, ...]]:
         """Every row in recording order as plain values, to compare two stores.
 

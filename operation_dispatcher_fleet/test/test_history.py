@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from operation_dispatcher_fleet.history import LIMIT_MAX, STATE_EVENTS, FleetHistory
 
 from operation_dispatcher import DispatchEvent, EventType, StorageError, UnavailableError, ValidationError
+from operation_dispatcher_fleet.history import LIMIT_MAX, STATE_EVENTS, FleetHistory
 
 E = EventType
 BASE = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -134,6 +134,13 @@ def test_record_is_idempotent(history: FleetHistory) -> None:
     assert history.rows()[3][:3] == ("robot_2", log[0]["id"], "OPERATION_ADDED")
     assert len(history.rows()) == 4
     assert [item["row"] for item in read_all(history)] == [1, 2, 3, 4]  # re-deliveries leave no gaps
+
+
+def test_last_sequence_is_where_a_robots_event_log_resumes(history: FleetHistory) -> None:
+    assert history.last_sequence("robot_1") == 0
+    history.record("robot_1", [event(E.OPERATION_ADDED, sequence=1), event(E.OPERATION_STARTED, sequence=7)])
+    history.record("robot_2", [event(E.OPERATION_ADDED, sequence=40)])
+    assert (history.last_sequence("robot_1"), history.last_sequence("robot_2"), history.last_sequence("robot_3")) == (7, 40, 0)
 
 
 def test_an_event_reads_back_as_recorded_in_utc(history: FleetHistory) -> None:

@@ -321,11 +321,20 @@ class DispatcherClient:
 
     def history(self, limit: int = 50, timeout: float | None = None) -> builtins.list[msg.OperationStatus]:
         """The last ``limit`` finished operations."""
-        return builtins.list(self._call("get_history", srv.GetHistory.Request(limit=limit), self._deadline(timeout)).operations)
+        return builtins.list(self.history_page(limit, timeout=timeout).operations)
 
-    def get_events(self, operation_id: str, timeout: float | None = None) -> builtins.list[msg.DispatchEvent]:
-        """Every event the dispatcher recorded for one operation (also those published before this client existed)."""
-        response = self._call("get_events", srv.GetEvents.Request(operation_id=operation_id), self._deadline(timeout), operation_id=operation_id)
+    def history_page(self, limit: int = 50, cursor: str = "", timeout: float | None = None) -> Any:
+        """One page of finished operations, newest first: the GetHistory response (``operations``,
+        ``next_cursor``, ``total``); read on with ``cursor=response.next_cursor`` until it is ``""``."""
+        return self._call("get_history", srv.GetHistory.Request(limit=limit, cursor=cursor), self._deadline(timeout))
+
+    def get_events(
+        self, operation_id: str, after: int = 0, limit: int = 0, timeout: float | None = None
+    ) -> builtins.list[msg.DispatchEvent]:
+        """The events the dispatcher recorded for one operation (also those published before this client
+        existed): all of them, or at most ``limit`` numbered above ``after``."""
+        request = srv.GetEvents.Request(operation_id=operation_id, after_sequence=after, limit=limit)
+        response = self._call("get_events", request, self._deadline(timeout), operation_id=operation_id)
         return builtins.list(response.events)
 
     def get_event_log(self, after: int = 0, limit: int = 0, timeout: float | None = None) -> Any:

@@ -26,6 +26,7 @@ from operation_dispatcher import (
     DispatchEvent,
     EventType,
     Operation,
+    OperationExecution,
     OperationRecord,
     OperationState,
     ValidationError,
@@ -226,6 +227,26 @@ def record_to_status(record: OperationRecord) -> msg.OperationStatus:
         started_at=datetime_to_time(ex.started_at),
         finished_at=datetime_to_time(ex.finished_at),
         execution_id=ex.execution_id,
+    )
+
+
+def record_from_status(status: msg.OperationStatus) -> OperationRecord:
+    """OperationStatus -> the core's record (what a door of many dispatchers serves as one of them would)."""
+    op = operation_from_msg(status.operation, status.operation.resource_id, "status.operation")
+    return OperationRecord(
+        operation=op,
+        execution=OperationExecution(
+            operation_id=op.id,
+            execution_id=status.execution_id or op.id,
+            state=OperationState(status.state_name),
+            outcome=status.outcome or None,
+            termination_reason=status.termination_reason or None,
+            retry_count=status.retry_count,
+            attempts=status.attempts,
+            progress=min(max(float(status.progress), 0.0), 1.0),
+            started_at=time_to_datetime(status.started_at, "status.started_at"),
+            finished_at=time_to_datetime(status.finished_at, "status.finished_at"),
+        ),
     )
 
 

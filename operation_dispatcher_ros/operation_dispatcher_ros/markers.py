@@ -42,7 +42,7 @@ from collections.abc import Sequence
 
 from geometry_msgs.msg import Point as PointMsg
 from std_msgs.msg import ColorRGBA
-from visualization_msgs.msg import Marker, MarkerArray  # type: ignore[import-untyped]  # not in mypy.ini's ROS list
+from visualization_msgs.msg import Marker, MarkerArray
 
 from operation_dispatcher import DispatcherSnapshot, OperationDispatcher, OperationRecord, OperationState
 
