@@ -49,13 +49,21 @@ Each request is decided once: the dispatcher re-sends a handshake whose
 answer Fast DDS may have dropped, and a copy of a request already decided
 (same event id) gets the same answer again without asking the rule, so
 counting rules count requests, not deliveries.
+
+One node may serve several dispatchers: ``namespaces`` (default ``("",)``,
+the node's own) lists where the four services are served, e.g.
+``("/robot_1", "/robot_2")`` for ``/robot_1/handshake/start`` ... (the
+fleet business logic, operation_dispatcher_fleet). A rule that must know
+which dispatcher asked overrides :meth:`BusinessLogicNode.decide`, which
+gets the namespace too; by default it calls ``decide_<kind>(event,
+operation)``.
 """
 
 from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Union
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -87,6 +95,13 @@ def payload_of(operation: Operation) -> dict[str, Any]:
     return payload if isinstance(payload, dict) else {}
 
 
+def handshake_service(kind: str, namespace: str = "") -> str:
+    """The name ``handshake/<kind>`` is served under in ``namespace`` ("" = the node's own, relative;
+    "/robot_1" = absolute, "robot_1" = relative to the node's namespace)."""
+    prefix = namespace.rstrip("/")
+    return f"{prefix}/handshake/{kind}" if prefix else ("/" if namespace.startswith("/") else "") + f"handshake/{kind}"
+
+
 def _fill(response: Any, fields: dict[str, Any]) -> Any:
     for name, value in fields.items():
         setattr(response, name, value)
@@ -99,14 +114,35 @@ class BusinessLogicNode(Node):
     executor_threads = 1
     """``run_node`` spins this node on a SingleThreadedExecutor (see the module's docstring)."""
 
-    def __init__(self, node_name: str = "business_logic", **kwargs: Any) -> None:
+    def __init__(self, node_name: str = "business_logic", namespaces: Sequence[str] | None = ("",), **kwargs: Any) -> None:
+        """``namespaces``: where to serve (see the module's docstring); None = not yet, a subclass that
+        learns them from its parameters calls :meth:`serve_handshakes` itself."""
         super().__init__(node_name, **kwargs)
-        decisions = MutuallyExclusiveCallbackGroup()  # serialised also on a multi-threaded executor of your own
-        self._answers: OrderedDict[str, dict[str, Any]] = OrderedDict()  # event id -> response fields
-        for kind in HANDSHAKES:
-            self.create_service(
-                Handshake, f"handshake/{kind}", self._handshake_callback(kind), qos_profile=SERVICES_QOS, callback_group=decisions
-            )
+        self._decisions = MutuallyExclusiveCallbackGroup()  # serialised also on a multi-threaded executor of your own
+        # (namespace, event id) -> response fields: event ids are unique per dispatcher, the key makes sure
+        self._answers: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        if namespaces is not None:
+            self.serve_handshakes(namespaces)
+
+    def serve_handshakes(self, namespaces: Sequence[str]) -> None:
+        """Serve the four handshake services in each of ``namespaces`` ("" = the node's own namespace)."""
+        if isinstance(namespaces, str) or not namespaces:
+            raise ValueError(f"namespaces: a non-empty sequence of namespaces is expected, got {namespaces!r}")
+        for namespace in namespaces:
+            for kind in HANDSHAKES:
+                self.create_service(
+                    Handshake,
+                    handshake_service(kind, namespace),
+                    self._handshake_callback(kind, namespace),
+                    qos_profile=SERVICES_QOS,
+                    callback_group=self._decisions,
+                )
+
+    def decide(self, kind: str, namespace: str, event: DispatchEvent, operation: Operation) -> DecisionLike:
+        """Every request, with the ``namespace`` (as given to the constructor) whose service it came on;
+        ``kind`` is one of :data:`HANDSHAKES`. Default: ``decide_<kind>(event, operation)``."""
+        decide: Callable[[DispatchEvent, Operation], DecisionLike] = getattr(self, f"decide_{kind}")
+        return decide(event, operation)
 
     def decide_start(self, event: DispatchEvent, operation: Operation) -> DecisionLike:
         """May the operation start now? Default: yes."""
@@ -124,26 +160,26 @@ class BusinessLogicNode(Node):
         """May the paused operation resume? Default: yes."""
         return None
 
-    def _handshake_callback(self, kind: str) -> Callable[[Any, Any], Any]:
-        decide = getattr(self, f"decide_{kind}")
+    def _handshake_callback(self, kind: str, namespace: str) -> Callable[[Any, Any], Any]:
+        asked_by = f" from {namespace}" if namespace else ""
 
         def callback(request: Any, response: Any) -> Any:
-            event_id = request.event.id
-            if event_id and event_id in self._answers:  # a re-sent copy: same answer, rule not asked again
-                return _fill(response, self._answers[event_id])
+            key = (namespace, request.event.id)
+            if request.event.id and key in self._answers:  # a re-sent copy: same answer, rule not asked again
+                return _fill(response, self._answers[key])
             try:
-                decision = Decision.coerce(decide(request.event, request.operation), APPROVE_BY_DEFAULT)
+                decision = Decision.coerce(self.decide(kind, namespace, request.event, request.operation), APPROVE_BY_DEFAULT)
             except Exception as exc:
                 self.get_logger().error(f"decide_{kind} raised {exc!r}; denying")
                 decision = Decision(approved=False, reason=f"business logic error in decide_{kind}: {exc}")
             fields = decision_to_response_fields(decision)
-            if event_id:
-                self._answers[event_id] = fields
+            if request.event.id:
+                self._answers[key] = fields
                 if len(self._answers) > REMEMBERED_ANSWERS:
                     self._answers.popitem(last=False)
             why = decision.reason or "no reason given"
             verdict = "approved" if decision.approved else f"not ready: {why}" if decision.not_ready else f"denied: {why}"
-            self.get_logger().info(f"{kind} of operation {request.operation.id or request.event.operation_id}: {verdict}")
+            self.get_logger().info(f"{kind} of operation {request.operation.id or request.event.operation_id}{asked_by}: {verdict}")
             return _fill(response, fields)
 
         return callback
