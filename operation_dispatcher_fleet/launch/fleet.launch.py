@@ -39,11 +39,12 @@ def robot_names(value: str) -> list[str]:
 
 
 def _fleet(context: LaunchContext) -> list[Node]:
-    value = {name: LaunchConfiguration(name).perform(context) for name in ("robots", "fleet_rules", "max_running", "spacing", "http_port", "log_level")}
+    names_of_arguments = ("robots", "fleet_rules", "max_running", "spacing", "http_port", "history_path", "params_file", "log_level")
+    value = {name: LaunchConfiguration(name).perform(context) for name in names_of_arguments}
     names = robot_names(value["robots"])
     fleet_rules = value["fleet_rules"].lower() in ("true", "1", "yes")
     share = FindPackageShare(ROS_PACKAGE).perform(context)
-    dispatcher_yaml, sim_yaml = f"{share}/config/dispatcher.yaml", f"{share}/config/sim_robot.yaml"
+    dispatcher_yaml, sim_yaml = f"{share}/config/dispatcher.yaml", value["params_file"] or f"{share}/config/sim_robot.yaml"
     log = ["--ros-args", "--log-level", value["log_level"]]
 
     def node(package: str, executable: str, name: str, namespace: str, parameters: list) -> Node:
@@ -58,7 +59,10 @@ def _fleet(context: LaunchContext) -> list[Node]:
             nodes.append(node(ROS_PACKAGE, "business_logic_node", "business_logic", robot, [sim_yaml]))
     if fleet_rules:
         nodes.append(node(FLEET_PACKAGE, "fleet_rules_node", "fleet_rules", "", [{"robots": names, "max_running": int(value["max_running"])}]))
-    nodes.append(node(FLEET_PACKAGE, "fleet_gateway_node", "fleet_gateway", "", [{"http_port": int(value["http_port"])}]))
+    gateway: dict = {"http_port": int(value["http_port"])}
+    if value["history_path"]:
+        gateway["history_path"] = value["history_path"]
+    nodes.append(node(FLEET_PACKAGE, "fleet_gateway_node", "fleet_gateway", "", [gateway]))
     return nodes
 
 
@@ -72,6 +76,10 @@ def generate_launch_description():
                               description="With fleet_rules: at most this many robots run an operation at once (0 = no limit)."),
         DeclareLaunchArgument("spacing", default_value="4.0", description="Metres between the robots' start poses along x."),
         DeclareLaunchArgument("http_port", default_value="8090", description="Port of the gateway's HTTP doors on 127.0.0.1."),
+        DeclareLaunchArgument("history_path", default_value="", description="SQLite file of the fleet history; '' = the gateway's default."),
+        DeclareLaunchArgument("params_file", default_value="",
+                              description="Parameter file of every robot's nodes, on top of config/dispatcher.yaml for the dispatchers; "
+                              "'' = operation_dispatcher_ros's config/sim_robot.yaml."),
         DeclareLaunchArgument("log_level", default_value="info", description="Log level of every node: debug, info, warn, error or fatal."),
     ]
     return LaunchDescription([*arguments, OpaqueFunction(function=_fleet)])

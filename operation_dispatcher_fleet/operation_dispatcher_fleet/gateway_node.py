@@ -51,6 +51,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 
 from operation_dispatcher import (
+    DispatcherError,
     DispatchEvent,
     NotFoundError,
     Operation,
@@ -86,6 +87,14 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
 }
 LEVELS = {0: "OK", 1: "WARN", 2: "ERROR", 3: "STALE"}
 """diagnostic_msgs/DiagnosticStatus levels by name."""
+
+
+class UnknownRobotError(NotFoundError):
+    """No robot with that resource id has been seen on the graph (NOT_FOUND, ``details.robot``)."""
+
+    def __init__(self, resource_id: str) -> None:
+        DispatcherError.__init__(self, f"no robot {resource_id!r} in the fleet (GET /robots lists them)", robot=resource_id)
+        self.operation_id = ""
 
 
 @dataclass
@@ -304,7 +313,7 @@ class FleetGateway(Node):
         with self._lock:
             robot = next((r for r in self._robots.values() if r.resource_id == resource_id), None)
         if robot is None:
-            raise NotFoundError(f"no robot {resource_id!r} in the fleet (GET /robots lists them)")
+            raise UnknownRobotError(resource_id)
         return robot
 
     def robot(self, resource_id: str) -> dict[str, Any]:
@@ -383,7 +392,7 @@ class FleetGateway(Node):
             candidates = [Candidate(r.resource_id, r.work(), r.pose) for r in ready.values()]
         if op.resource_id != PLACEHOLDER_RESOURCE:
             if op.resource_id not in ready:
-                self._robot(op.resource_id)  # NotFoundError for a robot the fleet does not have
+                self._robot(op.resource_id)  # UnknownRobotError for a robot the fleet does not have
                 raise UnavailableError(f"robot {op.resource_id!r} cannot take work now (lost, or its dispatcher is stopped)")
             return ready[op.resource_id]
         if not candidates:

@@ -115,6 +115,8 @@ def test_bad_input_at_the_fleet_door_is_refused_naming_the_field_and_changes_not
         assert gw.get(f"/robots/{robot}/operations") == [], "a refused add left something behind"
         missing = gw.http.get("/robots/no_such_robot/operations")
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "NOT_FOUND"
+        assert missing.json()["error"]["details"] == {"robot": "no_such_robot"}, missing.text
+        assert missing.json()["error"]["message"].startswith("no robot 'no_such_robot'"), missing.text
         limit = gw.http.get(f"/robots/{robot}/operations", params={"limit": 0})
         assert limit.status_code == 422 and limit.json()["error"]["details"]["field"] == "limit", limit.text
         history = gw.http.get("/fleet/history", params={"state": "LOST"})
