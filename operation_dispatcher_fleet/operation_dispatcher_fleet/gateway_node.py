@@ -285,19 +285,21 @@ class FleetGateway(Node):
                 if event is None or (event.sequence is not None and event.sequence > robot.last_sequence + 1):
                     self._catch_up(robot)
                 elif event.sequence is None or event.sequence > robot.last_sequence:
-                    self.history.record(robot.resource_id, [event.model_dump(mode="json")])
+                    self.history.record(event.resource_id, [event.model_dump(mode="json")])
                     robot.last_sequence = max(robot.last_sequence, event.sequence or 0)
             except Exception as exc:  # a database that went away must not end the thread
                 self.get_logger().error(f"fleet history: {exc!r}")
 
     def _catch_up(self, robot: Robot) -> None:
+        """Record what the history lacks of the robot's event log: everything after its highest number there."""
+        resource_id = robot.client.state().resource_id  # the dispatcher's own name, also before its state topic arrived
         if robot.last_sequence == 0:
-            robot.last_sequence = self.history.last_sequence(robot.resource_id)
+            robot.last_sequence = self.history.last_sequence(resource_id)
         while True:
             page = robot.client.get_event_log(after=robot.last_sequence, limit=1000)
             events = [conv.event_from_msg(m).model_dump(mode="json") for m in page.events]
             if events:
-                self.history.record(robot.resource_id, events)
+                self.history.record(resource_id, events)
             robot.last_sequence = max(robot.last_sequence, page.next_after_sequence)
             if not events or robot.last_sequence >= page.last_sequence:
                 return

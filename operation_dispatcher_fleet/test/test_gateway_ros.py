@@ -129,3 +129,31 @@ def test_fleet_add_spreads_thirty_operations_and_each_completes_once(fleet: Any)
     for name in names:
         state = gw.robots()[name]["state"]
         assert state["counts"]["COMPLETED"] == split[name], state
+
+
+def test_a_gateway_started_late_reads_what_the_robots_did_before_and_names_them_by_resource_id(
+    ros_processes: Any, ros_namespace: str, tmp_path: Path
+) -> None:
+    from operation_dispatcher_ros.client import DispatcherClient
+
+    namespace = f"{ros_namespace}_ns"
+    start_robot(ros_processes, namespace, dispatcher={"resource_id": "amr_7"})
+    with DispatcherClient(namespace, timeout=30.0) as robot:
+        robot.add([{"id": f"early-{i}", "payload": {"goal": {"x": 0.5, "y": 0.0}}} for i in range(2)])
+        for i in range(2):
+            robot.wait_for(f"early-{i}", "COMPLETED", timeout=30.0)
+    gw = Gateway(ros_processes, tmp_path)
+    try:
+        robots = gw.wait_ready(["amr_7"])
+        assert robots["amr_7"]["namespace"] == f"/{namespace}"
+        deadline = time.monotonic() + 10.0  # the history is read in the gateway's writer thread, after discovery
+        while (completed := [e["operation_id"] for e in gw.get("/fleet/history", robot="amr_7", state="COMPLETED")["events"]]) != [
+            "early-0",
+            "early-1",
+        ] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert completed == ["early-0", "early-1"], gw.processes.logs()
+        assert gw.get("/fleet/history", robot=namespace)["events"] == [], "events recorded under the namespace, not the resource id"
+        assert gw.get("/robots/amr_7/operations/early-1")["execution"]["state"] == "COMPLETED"
+    finally:
+        gw.close()
