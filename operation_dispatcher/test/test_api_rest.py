@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 import threading
+import time
 
 import doors_testing
 import pytest
@@ -308,3 +309,37 @@ def test_serve_runs_the_dispatchers_loop_while_it_serves() -> None:
 
     asyncio.run(asyncio.wait_for(serve_until_it_runs(), 10))
     assert EventType.OPERATION_DISPATCHER_STARTED in [e.event_type for e in dispatcher.events()]
+
+
+def test_sse_state_keeps_coming_while_events_stream_without_a_pause(start_server) -> None:  # type: ignore[no-untyped-def]
+    """The state message (progress has no event) is due every state_interval even when events
+    come faster than that: a busy robot's dashboard must not freeze its progress bar."""
+    live = start_server(state_interval=0.2)
+    stop = threading.Event()
+
+    def keep_adding() -> None:
+        with live.client() as http:
+            i = 0
+            while not stop.is_set():
+                http.post("/operations/add", json=[op(f"busy-{i}")])
+                i += 1
+                stop.wait(0.02)
+
+    adder = threading.Thread(target=keep_adding, daemon=True)
+    with live.client() as http, http.stream("GET", "/events") as stream:
+        adder.start()
+        try:
+            kinds: list[str] = []
+            deadline = time.monotonic() + 20
+            for line in stream.iter_lines():
+                assert time.monotonic() < deadline, f"too few state messages among {len(kinds)}: {kinds[-20:]}"
+                if line.startswith("event: "):
+                    kinds.append(line.removeprefix("event: "))
+                dispatches = kinds.count("dispatch")
+                states_after_events = kinds[kinds.index("dispatch"):].count("state") if "dispatch" in kinds else 0
+                if dispatches >= 40 and states_after_events >= 3:
+                    break
+        finally:
+            stop.set()
+            adder.join(5)
+    assert states_after_events >= 3

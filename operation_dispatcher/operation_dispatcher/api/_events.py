@@ -102,11 +102,19 @@ class EventHub:
             yield self._state_message()
             for event in backlog:
                 yield _dispatch_message(event)
+            loop = asyncio.get_running_loop()
+            next_state = loop.time() + state_interval
             while self.is_open:
+                # The state is due every state_interval whatever the events do: a steady stream
+                # of events must not starve it (progress has no event of its own).
                 try:
-                    item = await asyncio.wait_for(queue.get(), state_interval)
+                    item = await asyncio.wait_for(queue.get(), max(0.0, next_state - loop.time()))
                 except TimeoutError:
+                    item = None
+                if loop.time() >= next_state:
                     yield self._state_message()
+                    next_state = loop.time() + state_interval
+                if item is None:
                     continue
                 if item is _CLOSED:
                     return
