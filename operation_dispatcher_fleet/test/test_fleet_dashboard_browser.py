@@ -142,7 +142,7 @@ def test_asks_for_the_token_and_works_once_it_is_entered(ros_processes: Any, ros
         page.click('#token-form button[type="submit"]')
         expect(page.locator("#connection")).to_have_class(re.compile(r"\blive\b"))
         expect(robot_card(page, name).locator(".badge")).to_have_text("RUNNING")
-        assert page.evaluate("sessionStorage.getItem('operation_dispatcher_fleet.token')") == TOKEN
+        assert page.evaluate("localStorage.getItem('operation_dispatcher_fleet.token')") == TOKEN
 
         # The token is sent on the robot's own routes too: its goal is read and drawn.
         gw.post(f"/robots/{name}/dispatcher/pause", {"reason": "hold"})

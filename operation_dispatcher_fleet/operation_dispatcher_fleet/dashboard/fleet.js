@@ -41,13 +41,13 @@ const fleet = {
 function takeTokenFromUrl() {
   const match = location.hash.match(/token=([^&]+)/);
   if (match) {
-    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+    localStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
     history.replaceState(null, "", location.pathname + location.search);
   }
 }
 
 function authHeaders() {
-  const token = sessionStorage.getItem(TOKEN_KEY);
+  const token = localStorage.getItem(TOKEN_KEY);
   return token ? { Authorization: "Bearer " + token } : {};
 }
 
@@ -80,7 +80,7 @@ function askForToken() {
 }
 
 $("token-form").addEventListener("submit", () => {
-  sessionStorage.setItem(TOKEN_KEY, $("token-input").value.trim());
+  localStorage.setItem(TOKEN_KEY, $("token-input").value.trim());
   restartStream();
 });
 
