@@ -134,12 +134,14 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, n
     except (ConfigurationError, ParameterException) as exc:
         print(f"error: invalid parameters: {exc}", file=sys.stderr)
         status = 2
-    except Exception:
+    except Exception as exc:
         # Once a signal shut the context down, whatever the spin raised is the shutdown: an
         # RCLError of an invalid context, or the signal's KeyboardInterrupt surfacing inside a
         # binding call as another error (pybind11's TypeError "Unable to convert function return
         # value", seen in a fresh-clone run when SIGINT met an action client's take_feedback).
-        if rclpy.ok():
+        # That error says so (the KeyboardInterrupt is its cause) also when it comes before
+        # rclpy's handler has shut the context down (seen in another fresh-clone run).
+        if rclpy.ok() and not caused_by_interrupt(exc):
             raise
     finally:
         # Signals off first: the context's shutdown runs the nodes' own teardown.
@@ -152,6 +154,18 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, n
         if node is not None:
             node.destroy_node()
     return status
+
+
+def caused_by_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised because a KeyboardInterrupt (a SIGINT) broke into what raised it."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def ignore_signals_while_tearing_down() -> None:

@@ -70,3 +70,37 @@ def test_signals_that_keep_coming_during_the_teardown_still_exit_with_status_0(b
     assert sent > 1, "the node was gone after the first signal: nothing landed in its teardown"
     shutdown_log = _shutdown_log(proc, mark)
     assert "Traceback" not in shutdown_log, shutdown_log
+
+
+def _raised(make: Any) -> BaseException:
+    try:
+        make()
+    except BaseException as exc:  # noqa: BLE001  (the test looks at what was raised)
+        return exc
+    raise AssertionError("nothing raised")
+
+
+def _binding_error_from_an_interrupt() -> None:
+    # What pybind11 does when a SIGINT's KeyboardInterrupt breaks into a callback it converts.
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt as interrupt:
+        raise TypeError("Unable to convert function return value to a Python type!") from interrupt
+
+
+def _error_while_handling_an_interrupt() -> None:
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        raise RuntimeError("teardown")  # noqa: B904  (the implicit context is the point)
+
+
+def test_an_error_caused_by_the_signal_counts_as_the_signal_and_no_other_does() -> None:
+    """run_node exits 0 on such an error even before rclpy's handler shut the context down (a
+    fresh-clone run: SIGINT met an action client's take_feedback; the node exited 1 with a traceback)."""
+    from operation_dispatcher_ros.node_main import caused_by_interrupt
+
+    assert caused_by_interrupt(_raised(_binding_error_from_an_interrupt))
+    assert caused_by_interrupt(_raised(_error_while_handling_an_interrupt))
+    assert not caused_by_interrupt(_raised(lambda: int("x")))
+    assert not caused_by_interrupt(TypeError("no cause at all"))
