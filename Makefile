@@ -31,10 +31,11 @@ test:
 test-core:
 	$(RUN) python -m pytest operation_dispatcher/test
 
-# The fleet tests that depend on the distro (rclpy, DDS discovery across hosts); the rest of
-# operation_dispatcher_fleet/test (history, placement, the HTTP and MCP doors, the dashboard)
-# drives the same nodes through the gateway and runs in `make test`.
-FLEET_ROS_TESTS := $(addprefix operation_dispatcher_fleet/test/,test_gateway_ros.py test_fleet_rules_ros.py test_across_hosts_ros.py test_launch_fleet.py)
+# The fleet on the second distro: the gateway over three robots and the launch file. The rest of
+# operation_dispatcher_fleet/test (fleet rules, across hosts, history, placement, the HTTP and MCP
+# doors, the dashboard) runs in `make test`; on Jazzy too when asked (`make test` there), left out
+# of CI's Jazzy run to keep CI under 40 minutes.
+FLEET_ROS_TESTS := $(addprefix operation_dispatcher_fleet/test/,test_gateway_ros.py test_launch_fleet.py)
 
 test-ros:
 	$(RUN) python -m pytest operation_dispatcher_ros/test operation_dispatcher_nav2/test $(FLEET_ROS_TESTS)

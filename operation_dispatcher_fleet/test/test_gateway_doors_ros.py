@@ -8,6 +8,7 @@ fixture; skips where Debian's postgresql or psycopg is missing).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,15 @@ async def test_a_denying_robot_stalls_no_other_and_the_agent_reads_why(ros_proce
             robots = {r["resource_id"]: r for r in structured(await agent.call_tool("list_robots", {}))}
             assert robots[worker]["state"]["counts"]["COMPLETED"] == 3 and robots[worker]["online"]
             assert robots[refuser]["state"]["status"] == "PAUSED"
+            # A change reaches list_robots: pause the worker through its own route, and time it.
+            before = time.monotonic()
+            gw.post(f"/robots/{worker}/dispatcher/pause", {"reason": "lunch"})
+            while robots[worker]["state"]["status"] != "PAUSED":
+                assert time.monotonic() - before < 5.0, robots[worker]
+                await asyncio.sleep(0.02)
+                robots = {r["resource_id"]: r for r in structured(await agent.call_tool("list_robots", {}))}
+            print(f"pause seen by MCP list_robots after {1000 * (time.monotonic() - before):.0f} ms")
+            assert robots[worker]["state"]["paused_reason"] == "lunch"
             events = structured(await agent.call_tool("get_operation_events", {"robot": refuser, "operation_id": "blocked"}))
             denials = [e for e in events if e["event_type"] == "OPERATION_START_DENIED"]
             assert len(denials) == 3 and all("denied" in e["metadata"].get("reason", "") for e in denials), denials

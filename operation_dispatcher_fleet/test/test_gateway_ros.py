@@ -129,6 +129,24 @@ def test_fleet_add_spreads_thirty_operations_and_each_completes_once(fleet: Any)
     for name in names:
         state = gw.robots()[name]["state"]
         assert state["counts"]["COMPLETED"] == split[name], state
+    deadline = time.monotonic() + 10.0  # the gateway records in its writer thread
+    while len(completions := gw.get("/fleet/history", state="COMPLETED", limit=1000)["events"]) < 30 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    once = collections.Counter((e["robot"], e["operation_id"]) for e in completions)
+    assert once == collections.Counter((p["robot"], p["operation_id"]) for p in placed), "an operation completed twice, or elsewhere"
+
+
+def test_nearest_idle_sends_each_pickup_to_the_idle_robot_beside_it(fleet: Any) -> None:
+    gw, names, _ = fleet(3)  # robots at x = 0, 10, 20 (the fleet fixture), all idle
+    pickups = {names[2]: 19.0, names[0]: 1.0, names[1]: 11.0}
+    placed = gw.post(
+        "/fleet/operations/add",
+        [{"id": f"near-{robot}", "payload": {"pickup": {"x": x, "y": 0.5}}} for robot, x in pickups.items()],
+        expect=201,
+    )
+    chose = {p["operation_id"]: p["robot"] for p in placed}
+    print(f"nearest_idle: {chose}")
+    assert chose == {f"near-{robot}": robot for robot in pickups}, chose
 
 
 def test_a_gateway_started_late_reads_what_the_robots_did_before_and_names_them_by_resource_id(

@@ -80,10 +80,13 @@ REPORT_RETRY_MAX = 5.0
 REFUSAL_GRACE = 0.5
 """Seconds a refused cancel waits for a result anyway: a goal that ended as the cancel was asked is not refused."""
 STATUS_GRACE = 0.5
-"""Seconds a runner's first start waits, once the action server is there, for the robot's latched goal
+"""Seconds a runner's first start waits, once its status subscription matched the robot's, for the robot's latched goal
 status: until it has come, a goal an earlier run left executing cannot be seen (it came 10-80 ms after
 the server was discovered, here). A robot that never accepted a goal has no status to send: its first
 start waits this long, once per run."""
+STATUS_MATCH_TIMEOUT = 10.0
+"""Seconds the first start waits for its status subscription to match the robot's status publisher
+(then STATUS_GRACE for the latched message); bounded by robot_cancel_timeout too."""
 CANCEL_RESEND = 0.5
 """Seconds before the cancel of an earlier run's goal is sent again: the first request of a fresh client
 can lose its reply (see :func:`asyncio_bridge.call_query`)."""
@@ -364,7 +367,11 @@ class ActionOperationRunner(OperationRunner):
         deadline = loop.time() + budget
         if not self._status_awaited:
             self._status_awaited = True
-            await self._until_status(lambda goals: goals is not None, min(STATUS_GRACE, budget))
+            # The latched status comes once this subscription has matched the robot's status publisher;
+            # on a loaded machine that match can take seconds (a CI run on Jazzy: the grace alone ran out,
+            # and the requeued operations were rejected "busy" behind their orphan), so wait for it first.
+            await wait_ready(lambda: self._status_sub.get_publisher_count() > 0, min(STATUS_MATCH_TIMEOUT, budget))
+            await self._until_status(lambda goals: goals is not None, min(STATUS_GRACE, max(deadline - loop.time(), 0.0)))
         with self._lock:
             earlier = self._running_goals(earlier_only=True)
         for goal in earlier:
