@@ -18,10 +18,6 @@
   goal among those canceling) fails the cancel at once, naming the
   refusal, unless the goal ended as the cancel was asked (see
   :func:`cancel_refusal`);
-- after a restart: a goal an earlier run of this dispatcher left executing
-  (killed mid-goal: the robot drives on, and its operation is requeued) is
-  cancelled before this run sends any goal, and the start waits until the
-  robot stopped it (see :meth:`ActionOperationRunner._stop_earlier_goals`);
 - pause / resume: the action has no pause, so the robot serves
   ``<action>/pause`` and ``<action>/resume`` (std_srvs/Trigger); a robot
   without them gets PAUSE_DENIED "executor could not pause: ...".
@@ -42,20 +38,17 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import hashlib
-import itertools
-import os
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from action_msgs.msg import GoalStatus, GoalStatusArray
+from action_msgs.msg import GoalStatus
 from action_msgs.srv import CancelGoal
 from rclpy.action import ActionClient
 from rclpy.node import Node
-from rclpy.qos import qos_profile_action_status_default
 from std_srvs.srv import Trigger
 from unique_identifier_msgs.msg import UUID
 
@@ -71,7 +64,7 @@ from operation_dispatcher import (
 )
 from operation_dispatcher_interfaces.action import ExecuteOperation
 
-from .asyncio_bridge import await_rclpy_future, await_thread_future, call_query, wait_ready
+from .asyncio_bridge import await_rclpy_future, await_thread_future, wait_ready
 from .conversions import operation_to_msg
 from .qos import SERVICES_QOS
 
@@ -79,24 +72,12 @@ REPORT_RETRY_FIRST = 0.1  # seconds before a report the store refused is made ag
 REPORT_RETRY_MAX = 5.0
 REFUSAL_GRACE = 0.5
 """Seconds a refused cancel waits for a result anyway: a goal that ended as the cancel was asked is not refused."""
-STATUS_GRACE = 0.5
-"""Seconds a runner's first start waits, once its status subscription matched the robot's, for the robot's latched goal
-status: until it has come, a goal an earlier run left executing cannot be seen (it came 10-80 ms after
-the server was discovered, here). A robot that never accepted a goal has no status to send: its first
-start waits this long, once per run."""
-STATUS_MATCH_TIMEOUT = 10.0
-"""Seconds the first start waits for its status subscription to match the robot's status publisher
-(then STATUS_GRACE for the latched message); bounded by robot_cancel_timeout too."""
-CANCEL_RESEND = 0.5
-"""Seconds before the cancel of an earlier run's goal is sent again: the first request of a fresh client
-can lose its reply (see :func:`asyncio_bridge.call_query`)."""
 
 _STATUS_NAMES = {
     GoalStatus.STATUS_SUCCEEDED: "succeeded",
     GoalStatus.STATUS_CANCELED: "canceled",
     GoalStatus.STATUS_ABORTED: "aborted",
 }
-_RUNNING = frozenset({GoalStatus.STATUS_ACCEPTED, GoalStatus.STATUS_EXECUTING, GoalStatus.STATUS_CANCELING})
 
 _REFUSALS = {
     CancelGoal.Response.ERROR_NONE: "the goal is not among those it is canceling",  # rclpy's answer to a REJECT
@@ -195,9 +176,9 @@ class _GoalRequest:
 
     __slots__ = ("answer", "answered", "goal_id", "op_id", "settled", "stop_wanted", "wanted")
 
-    def __init__(self, op_id: str, goal_id: bytes) -> None:
+    def __init__(self, op_id: str) -> None:
         self.op_id = op_id
-        self.goal_id = UUID(uuid=list(goal_id))
+        self.goal_id = UUID(uuid=list(uuid.uuid4().bytes))
         self.wanted = True
         self.stop_wanted = False
         self.answered = False
@@ -224,17 +205,6 @@ class ActionOperationRunner(OperationRunner):
         self._heard: dict[str, float] = {}  # operation id -> monotonic time of the last sign of life of its goal
         self._held: set[str] = set()  # operations the robot holds (paused): feedback silence is no sign of loss
         self._watchdogs: set[asyncio.Task[None]] = set()
-        # Goal ids: this dispatcher's lineage (the same in every run), this run, a count (see _goal_id).
-        self._lineage = hashlib.sha256(f"{node.get_fully_qualified_name()} {self._full(settings.action_name)}".encode()).digest()[:6]
-        self._run = os.urandom(6)
-        self._count = itertools.count()
-        self._robot_goals: dict[bytes, int] | None = None  # goal id -> status, the robot's last GoalStatusArray
-        self._status_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[int]]] = []
-        self._status_awaited = False  # the first start waited for the robot's status (STATUS_GRACE)
-        self._status_sub = node.create_subscription(
-            GoalStatusArray, f"{settings.action_name}/_action/status", self._on_status,
-            qos_profile_action_status_default, callback_group=callback_group,
-        )
         self.dispatcher: OperationDispatcher | None = None
         self.on_progress: Any = None  # called (without arguments) after each progress report
 
@@ -247,21 +217,16 @@ class ActionOperationRunner(OperationRunner):
         accepted late, and is then cancelled: the new goal goes out only once
         that one can no longer run, so the robot never drives two operations,
         one of them unseen. A late goal that does not stop within
-        ``cancel_timeout`` fails this start instead. So does a goal an earlier
-        run of this dispatcher left running (see :meth:`_stop_earlier_goals`);
-        both share that one ``cancel_timeout``."""
+        ``cancel_timeout`` fails this start instead."""
         s = self.settings
         op_id = operation.id
-        request = _GoalRequest(op_id, self._goal_id())
+        request = _GoalRequest(op_id)
         with self._lock:
             self._requests[op_id] = request
         try:
-            began = time.monotonic()
             await self._after_goals_given_up(s.cancel_timeout)
-            stopping_left = s.cancel_timeout - (time.monotonic() - began)  # one cancel_timeout over both
             if not await wait_ready(self._client.server_is_ready, s.server_timeout):
                 raise RuntimeError(f"action server {self._full(s.action_name)} not available within {s.server_timeout:g} s")
-            await self._stop_earlier_goals(max(stopping_left, 0.0))
             if request.stop_wanted:
                 return  # cancelled before the goal went out: nothing runs, the waiting cancel ends the operation
             goal = ExecuteOperation.Goal(operation=operation_to_msg(operation))
@@ -280,7 +245,7 @@ class ActionOperationRunner(OperationRunner):
             if not handle.accepted:
                 if request.stop_wanted:
                     return  # nothing runs: the waiting cancel ends the operation
-                raise RuntimeError(f"goal rejected by {self._full(s.action_name)}{self._busy_with()}")
+                raise RuntimeError(f"goal rejected by {self._full(s.action_name)}")
             self._track(op_id, handle)
         finally:
             if request.wanted:
@@ -296,127 +261,6 @@ class ActionOperationRunner(OperationRunner):
         task = asyncio.get_running_loop().create_task(self._watch(op_id, handle))
         self._watchdogs.add(task)
         task.add_done_callback(self._watchdogs.discard)
-
-    # ------------------------------------------------------------- goals of an earlier run
-
-    def _goal_id(self) -> bytes:
-        """A new goal id that tells whose goal it is: 6 bytes of this dispatcher's lineage (a hash of its
-        node's and its action's full names: the same in every run, so a restarted dispatcher knows the
-        goals it sent before), 6 of this run (random), 4 of a count (unique within the run)."""
-        with self._lock:
-            count = next(self._count) % 2**32
-        return self._lineage + self._run + count.to_bytes(4, "big")
-
-    def _on_status(self, msg: Any) -> None:
-        """The robot's goals (its latched GoalStatusArray, executor thread); wakes what waits for a change."""
-        goals = {bytes(s.goal_info.goal_id.uuid): int(s.status) for s in msg.status_list}
-        with self._lock:
-            self._robot_goals = goals
-            waiters, self._status_waiters = self._status_waiters, []
-        for loop, changed in waiters:
-            try:
-                loop.call_soon_threadsafe(_set_once, changed, 0)
-            except RuntimeError:
-                pass  # that loop is closed
-
-    async def _until_status(self, holds: Callable[[dict[bytes, int] | None], bool], timeout: float) -> bool:
-        """True once the robot's goals (None before its first status) satisfy ``holds``; False after ``timeout``.
-
-        Woken by each status message, checked under the lock that message is stored under: none is missed."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            changed: asyncio.Future[int] = loop.create_future()
-            with self._lock:
-                if holds(self._robot_goals):
-                    return True
-                self._status_waiters.append((loop, changed))
-            try:
-                await asyncio.wait_for(changed, max(deadline - loop.time(), 0.0))
-            except asyncio.TimeoutError:
-                with self._lock:
-                    return holds(self._robot_goals)
-
-    def _running_goals(self, earlier_only: bool) -> list[bytes]:
-        """Goals the robot runs that this run did not send: an earlier run's (its lineage, another run),
-        and unless ``earlier_only`` also another client's. Call under the lock."""
-        goals = self._robot_goals or {}
-        theirs = [g for g, status in goals.items() if status in _RUNNING and g[6:12] != self._run]
-        return [g for g in theirs if g[:6] == self._lineage] if earlier_only else theirs
-
-    def _busy_with(self) -> str:
-        """For a rejected goal: the goals the robot was running that this dispatcher did not send, if any."""
-        with self._lock:
-            theirs = self._running_goals(earlier_only=False)
-        named = [f"{g.hex()} (from {'an earlier run of it' if g[:6] == self._lineage else 'another client'})" for g in theirs]
-        return f" while it was executing a goal this dispatcher did not send: {', '.join(named)}" if named else ""
-
-    async def _stop_earlier_goals(self, budget: float) -> None:
-        """Cancel every goal an earlier run of this dispatcher left running, and wait until the robot stopped it.
-
-        A dispatcher killed mid-goal leaves its robot driving that goal; after the restart the operation
-        is requeued and its goal sent again, and a robot that serves one goal at a time rejects it
-        ("busy"), then every next one, while it drives work nobody follows. Such a goal is told by its id
-        (:meth:`_goal_id`) in the action's latched status topic, which the first start of a run waits for
-        a moment (STATUS_GRACE). Another client's goals are left alone (one dispatcher owns its robot's
-        action server; a goal of another client that makes the robot reject ours is named in the
-        failure). Within ``budget`` (robot_cancel_timeout) the robot must stop it; one that refuses the
-        cancel or does not stop fails this start with the goal named, and nothing is sent over it.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + budget
-        if not self._status_awaited:
-            self._status_awaited = True
-            # The latched status comes once this subscription has matched the robot's status publisher;
-            # on a loaded machine that match can take seconds (a CI run on Jazzy: the grace alone ran out,
-            # and the requeued operations were rejected "busy" behind their orphan), so wait for it first.
-            await wait_ready(lambda: self._status_sub.get_publisher_count() > 0, min(STATUS_MATCH_TIMEOUT, budget))
-            await self._until_status(lambda goals: goals is not None, min(STATUS_GRACE, max(deadline - loop.time(), 0.0)))
-        with self._lock:
-            earlier = self._running_goals(earlier_only=True)
-        for goal in earlier:
-            await self._stop_earlier_goal(goal, deadline, budget)
-
-    async def _stop_earlier_goal(self, goal: bytes, deadline: float, budget: float) -> None:
-        """Cancel one earlier run's goal by its id (unless already canceling) and wait for its stop, until ``deadline``.
-
-        The robot's status, not the cancel's answer, says it stopped: the sim robot frees its goal slot before
-        it publishes CANCELED. A robot that no longer knows the goal (restarted since) runs nothing of it."""
-        loop = asyncio.get_running_loop()
-        log = self._node.get_logger()
-        what = f"goal {goal.hex()}, left running by an earlier run of this dispatcher"
-        asked = loop.time()
-        with self._lock:
-            canceling = (self._robot_goals or {}).get(goal) == GoalStatus.STATUS_CANCELING
-        refusal = None
-        if not canceling:
-            log.warning(f"the robot still runs {what}; cancelling it before this run sends a goal")
-            request = CancelGoal.Request()
-            request.goal_info.goal_id = UUID(uuid=list(goal))
-            try:
-                answer = await call_query(self._cancel_by_id, request, max(deadline - loop.time(), 0.0), CANCEL_RESEND)
-            except asyncio.TimeoutError:
-                raise RuntimeError(f"the robot runs {what}, and did not answer its cancel within {budget:g} s; no goal is sent over it") from None
-            if answer.return_code == CancelGoal.Response.ERROR_UNKNOWN_GOAL_ID:
-                log.info(f"{what}: the robot no longer knows it (restarted?)")
-                with self._lock:
-                    (self._robot_goals or {}).pop(goal, None)  # a status from before; nothing of it runs
-                return
-            refusal = cancel_refusal(answer, request.goal_info.goal_id)
-
-        def ended(goals: dict[bytes, int] | None) -> bool:
-            return (goals or {}).get(goal) not in _RUNNING
-
-        def cancelling(goals: dict[bytes, int] | None) -> bool:
-            return ended(goals) or (goals or {}).get(goal) == GoalStatus.STATUS_CANCELING
-
-        if refusal is not None and not await self._until_status(cancelling, min(REFUSAL_GRACE, max(deadline - loop.time(), 0.0))):
-            raise RuntimeError(f"{refusal}: that goal was left running by an earlier run of this dispatcher; no goal is sent over it")
-        if not await self._until_status(ended, max(deadline - loop.time(), 0.0)):
-            raise RuntimeError(f"the robot did not stop {what}, within {budget:g} s; no goal is sent over it")
-        with self._lock:
-            status = (self._robot_goals or {}).get(goal, GoalStatus.STATUS_UNKNOWN)
-        log.info(f"{what}: {_STATUS_NAMES.get(status, 'gone from its status')} {loop.time() - asked:.2f} s after the cancel")
 
     # ------------------------------------------------------------- goals given up
 
@@ -754,7 +598,6 @@ class ActionOperationRunner(OperationRunner):
 
     def destroy(self) -> None:
         self._client.destroy()
-        self._node.destroy_subscription(self._status_sub)
 
 
 def _set_once(future: asyncio.Future[int], value: int) -> None:
