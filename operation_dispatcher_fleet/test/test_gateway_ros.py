@@ -137,6 +137,7 @@ def test_fleet_add_spreads_thirty_operations_and_each_completes_once(fleet: Any)
 
 def test_nearest_idle_sends_each_pickup_to_the_idle_robot_beside_it(fleet: Any) -> None:
     gw, names, _ = fleet(3)  # robots at x = 0, 10, 20 (the fleet fixture), all idle
+    gw.wait_robots(lambda rs: all(rs[n]["pose"] is not None for n in names), 20.0, "every robot's pose")  # without one: least_queued
     pickups = {names[2]: 19.0, names[0]: 1.0, names[1]: 11.0}
     placed = gw.post(
         "/fleet/operations/add",
