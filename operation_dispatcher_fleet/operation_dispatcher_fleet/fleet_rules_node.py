@@ -20,11 +20,12 @@ namespace). It follows each robot through
   dispatcher's own start and stop, which hold and free the slots;
 - ``/<robot>/dispatcher_state`` (STATE_QOS, latched): the current operation,
   which counts what already runs when this node (re)starts, and frees a slot
-  whose end event was lost. Until every other robot whose dispatcher
-  publishes a state has delivered one (at most :data:`STARTUP_STATE_WAIT` s
-  after the start), starts are answered not ready: an approval made before
+  whose end event was lost. Until every other robot has delivered one (at
+  most :data:`STARTUP_STATE_WAIT` s after the start, for a dispatcher that is
+  not running), starts are answered not ready: an approval made before
   would not count what already runs (seen in the restart test: the first
-  request came before the other robot's state);
+  request came before the other robot's state). The log says "fleet state
+  known" once every robot's state has come;
 - the graph: a robot whose dispatcher has had no ``dispatch_events``
   publisher for ``release_lost_after`` seconds has its slot freed, with a
   warning. A dispatcher that exits leaves the graph at once, a killed one
@@ -182,15 +183,13 @@ class FleetRulesNode(BusinessLogicNode):
         return decision
 
     def _states_missing(self, asking: str) -> list[str]:
-        """The other robots whose dispatcher publishes a state this node has not had yet (for a while
-        after the start; the one asking runs nothing, or it would not ask)."""
+        """The other robots whose state this node has not had yet (for a while after the start; the
+        one asking runs nothing, or it would not ask). Every robot, not only those whose publisher
+        the graph shows: a node just (re)started may not see a running dispatcher's publisher yet
+        (it then approved a second start beside one already running, max_running 1, in a test run)."""
         if time.monotonic() - self._started > STARTUP_STATE_WAIT:
             return []
-        return [
-            robot
-            for robot in self.robots
-            if robot != asking and not self.rules.state_seen(robot) and self.count_publishers(f"/{robot}/dispatcher_state") > 0
-        ]
+        return [robot for robot in self.robots if robot != asking and not self.rules.state_seen(robot)]
 
     # ------------------------------------------------------------------ following
 
@@ -205,7 +204,10 @@ class FleetRulesNode(BusinessLogicNode):
 
     def _state_callback(self, robot: str) -> Any:
         def callback(state: DispatcherState) -> None:
+            first = not self.rules.state_seen(robot)
             self._report(self.rules.on_state(robot, state.current_operation_id, _seconds(state.stamp)))
+            if first and all(self.rules.state_seen(r) for r in self.robots):
+                self.get_logger().info(f"fleet state known: the dispatcher_state of all {len(self.robots)} robots")
 
         return callback
 

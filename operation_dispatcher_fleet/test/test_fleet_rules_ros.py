@@ -45,7 +45,7 @@ pytestmark = pytest.mark.ros
 pytest.importorskip("rclpy", reason="needs the ROS 2 wheels (make setup)")
 pytest.importorskip("operation_dispatcher_interfaces", reason="needs the colcon workspace (make setup)")
 
-from ros_testing import EVENTS_QOS, FAST_DISPATCHER_PARAMS, EventRecorder, Recorder  # noqa: E402
+from ros_testing import EVENTS_QOS, FAST_DISPATCHER_PARAMS, EventRecorder, Recorder, wait_until  # noqa: E402
 
 ROS_TEST_DIR = Path(__file__).resolve().parents[2] / "operation_dispatcher_ros" / "test"
 STAND_IN_ROBOT = ROS_TEST_DIR / "stand_in_robot.py"
@@ -99,9 +99,15 @@ class Fleet:
                 client.record(String, f"{robot}/robot_log", ROBOT_LOG_QOS, recorder=self.robot_log)
                 # The dispatcher's own graph shows the fleet node: a first start before it would not be served.
                 client.diagnostic_status(f"/{self.namespaces[robot]}/dispatcher", "business_logic_servers", "1", UP_TIMEOUT)
+            self.wait_rules_know_the_fleet()
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{processes.logs()}") from None
         assert all(p.alive() for p in processes.processes), processes.logs()
+
+    def wait_rules_know_the_fleet(self) -> None:
+        """Until then the fleet node answers every start "fleet state not known yet" (a loaded
+        fresh-clone CI run: robot_3's state came after the first starts, the station test saw only those)."""
+        wait_until(lambda: "fleet state known" in self.rules.log_tail(400), UP_TIMEOUT, "the fleet node's state of every robot")
 
     def start_rules(self) -> Any:
         return self.processes.start("fleet_rules_node", self.namespace, self.fleet_params, package="operation_dispatcher_fleet")

@@ -51,8 +51,10 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, MutableMapping, Sequence
 from pathlib import Path
+from types import FrameType
 
 import rclpy
 from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
@@ -117,6 +119,7 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, n
     Threads: ``num_threads``, else the node's ``executor_threads``, else
     :data:`DEFAULT_THREADS` (1 = SingleThreadedExecutor)."""
     profile = use_services_profile()
+    interrupted = remember_sigint()  # before rclpy.init(): rclpy's handler then calls this one
     rclpy.init(args=list(args) if args is not None else sys.argv)
     node: Node | None = None
     executor: Executor | None = None
@@ -134,14 +137,15 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, n
     except (ConfigurationError, ParameterException) as exc:
         print(f"error: invalid parameters: {exc}", file=sys.stderr)
         status = 2
-    except Exception as exc:
-        # Once a signal shut the context down, whatever the spin raised is the shutdown: an
-        # RCLError of an invalid context, or the signal's KeyboardInterrupt surfacing inside a
-        # binding call as another error (pybind11's TypeError "Unable to convert function return
-        # value", seen in a fresh-clone run when SIGINT met an action client's take_feedback).
-        # That error says so (the KeyboardInterrupt is its cause) also when it comes before
-        # rclpy's handler has shut the context down (seen in another fresh-clone run).
-        if rclpy.ok() and not caused_by_interrupt(exc):
+    except Exception:
+        # Once a signal came, whatever the spin raised is the shutdown: an RCLError of a context
+        # the signal shut down, or the signal's KeyboardInterrupt surfacing inside a binding call
+        # as another error, often before rclpy's handler has shut the context down. pybind11
+        # turns it into a TypeError ("Unable to convert function return value", an action
+        # client's take_feedback) or a RuntimeError that no longer names it ("Unable to convert
+        # call argument '0' to Python object", a subscription's take_message); both seen in
+        # fresh-clone CI runs, so the signal itself is what counts, not the error's cause.
+        if rclpy.ok() and not interrupted.is_set():
             raise
     finally:
         # Signals off first: the context's shutdown runs the nodes' own teardown.
@@ -156,16 +160,22 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, n
     return status
 
 
-def caused_by_interrupt(exc: BaseException) -> bool:
-    """Whether ``exc`` was raised because a KeyboardInterrupt (a SIGINT) broke into what raised it."""
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        if isinstance(cause, KeyboardInterrupt):
-            return True
-        seen.add(id(cause))
-        cause = cause.__cause__ or cause.__context__
-    return False
+def remember_sigint() -> threading.Event:
+    """An event set when a SIGINT arrives; Python's own handler (KeyboardInterrupt) still runs.
+
+    Installed before ``rclpy.init()``, whose handler calls the one it found. A process that
+    was started with SIGINT ignored keeps ignoring it (the event then never sets)."""
+    came = threading.Event()
+    previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous):
+        return came
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        came.set()
+        previous(signum, frame)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    return came
 
 
 def ignore_signals_while_tearing_down() -> None:

@@ -150,7 +150,7 @@ def test_on_the_callers_node_with_the_stand_in_robot_and_dispatcher_control(brin
 
     bringup(sim_robot=None, **NO_BUSINESS_LOGIC)
     ros_processes.start_script(ROBOT_SCRIPT, ros_namespace, {"duration": 0.3})
-    ros_client.wait_for_action_server(ExecuteOperation, "execute_operation", 20.0)
+    ros_client.wait_for_action_server(ExecuteOperation, "execute_operation", 40.0)
     with DispatcherClient(ros_client.node, timeout=20.0) as client:  # the harness spins this node
         assert client.pause_dispatcher("maintenance").status_name == "PAUSED"
         client.add([transport("held")])

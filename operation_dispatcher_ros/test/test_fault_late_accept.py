@@ -69,7 +69,7 @@ def start_robot(ros_processes: Any, ros_client: Any, namespace: str, accept_dela
 
     ros_processes.start_script(ROBOT_SCRIPT, namespace, {"accept_delay": accept_delay, "duration": 30.0})
     log = ros_client.record(String, "robot_log", ROBOT_LOG_QOS, RobotLog())
-    ros_client.wait_for_action_server(ExecuteOperation, "execute_operation", 20.0)
+    ros_client.wait_for_action_server(ExecuteOperation, "execute_operation", 40.0)
     return log
 
 

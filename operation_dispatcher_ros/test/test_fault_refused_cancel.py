@@ -39,7 +39,7 @@ def test_a_refused_cancel_is_denied_at_once_and_the_robot_is_still_followed(brin
 
     ros_processes.start_script(ROBOT_SCRIPT, ros_namespace, {"duration": DURATION, "refuse_cancel": True})
     log = ros_client.record(String, "robot_log", ROBOT_LOG_QOS, RobotLog())
-    ros_client.wait_for_action_server(ExecuteOperation, "execute_operation", 20.0)
+    ros_client.wait_for_action_server(ExecuteOperation, "execute_operation", 40.0)
     bringup(dispatcher={"robot_cancel_timeout": CANCEL_TIMEOUT}, business_logic={"rule": "approve_all"}, sim_robot=None)
     events = ros_client.record_events()
     dispatcher = ros_client.dispatcher

@@ -41,7 +41,7 @@ def test_cancel_waits_for_a_slow_acceptance_then_a_slow_stop_and_ends_cancelled(
 
     ros_processes.start_script(ROBOT_SCRIPT, ros_namespace, {"accept_delay": ACCEPT_DELAY, "duration": 120.0, "stop_delay": STOP_DELAY})
     log = ros_client.record(String, "robot_log", ROBOT_LOG_QOS, RobotLog())
-    ros_client.wait_for_action_server(ExecuteOperation, "execute_operation", 20.0)
+    ros_client.wait_for_action_server(ExecuteOperation, "execute_operation", 40.0)
     bringup(
         dispatcher={
             "handshake_timeout": HANDSHAKE_TIMEOUT,

@@ -94,7 +94,7 @@ def test_a_result_the_store_refused_is_reported_again_once_it_writes(bringup, ro
 
     ros_processes.start_script(ROBOT_SCRIPT, ros_namespace, {"accept_delay": 0.0, "duration": 2.0})
     log = ros_client.record(String, "robot_log", ROBOT_LOG_QOS, RobotLog())
-    ros_client.wait_for_action_server(ExecuteOperation, "execute_operation", 20.0)
+    ros_client.wait_for_action_server(ExecuteOperation, "execute_operation", 40.0)
     store = tmp_path / "dispatcher.db"
     params = {"store_path": str(store), "store_busy_timeout": 0.3, "robot_timeout": 0.0}
     bringup(dispatcher=params, business_logic={"rule": "approve_all"}, sim_robot=None)

@@ -69,7 +69,7 @@ def test_progress_outside_0_to_1_is_ignored(bringup, ros_client, ros_processes, 
     from operation_dispatcher_interfaces.msg import DispatcherState
 
     ros_processes.start_script(ROBOT_SCRIPT, ros_namespace, {"duration": 2.0, "bad_progress": True})
-    ros_client.wait_for_action_server(ExecuteOperation, "execute_operation", 20.0)
+    ros_client.wait_for_action_server(ExecuteOperation, "execute_operation", 40.0)
     states = ros_client.record(DispatcherState, "dispatcher_state", STATE_QOS)
     bringup(business_logic={"rule": "approve_all"}, sim_robot=None)
     dispatcher = ros_client.dispatcher
@@ -89,7 +89,7 @@ def test_a_robot_s_oversize_result_message_is_cut_and_the_next_operation_runs(br
     from operation_dispatcher_interfaces.action import ExecuteOperation
 
     ros_processes.start_script(ROBOT_SCRIPT, ros_namespace, {"duration": 0.2, "succeed": succeed, "message_length": 5000})
-    ros_client.wait_for_action_server(ExecuteOperation, "execute_operation", 20.0)
+    ros_client.wait_for_action_server(ExecuteOperation, "execute_operation", 40.0)
     bringup(business_logic={"rule": "approve_all"}, sim_robot=None)
     dispatcher = ros_client.dispatcher
     dispatcher.add([transport("long", 0), transport("next", 0)])

@@ -75,7 +75,7 @@ def robot(ros_processes: Any, ros_client: Any, ros_namespace: str) -> Any:
     def start(**params: Any) -> Any:
         ros_processes.start("sim_robot_node", ros_namespace, {"speed": SPEED, **params})
         try:  # up, and matched with our client: the first goal is not lost
-            return ros_client.wait_for_action_server(ExecuteOperation, "execute_operation", 20.0)
+            return ros_client.wait_for_action_server(ExecuteOperation, "execute_operation", 40.0)
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{ros_processes.logs()}") from None
 
