@@ -99,5 +99,9 @@ def test_a_node_runs_with_the_profile_and_a_users_profile_wins(
     # the line is logged once the node is built, which may be after its endpoints appear
     wait_until(lambda: f"Fast DDS profile: {services_profile()}" in this_run(), TIMEOUT, "the profile named in the log")
     log = this_run()
-    assert "Error" not in log, log
+    # Fast DDS's own errors, but not its shared-memory transport's: another Fast DDS process on the
+    # machine can hold a port file it wanted ("RTPS_TRANSPORT_SHM Error ... open_and_lock_file failed",
+    # seen when a benchmark ran beside a test run); the node then talks over UDP, and no profile is involved.
+    errors = [line for line in log.splitlines() if "Error]" in line and "RTPS_TRANSPORT_SHM" not in line]
+    assert not errors, log
     assert "Fast DDS profile" not in users.log_tail(200)
