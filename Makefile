@@ -3,7 +3,8 @@
 #   make setup demo      create .venv (ROS 2 Kilted wheels + the core), colcon build, run the demo
 #   make demo-nav2       the same demo through the Nav2 chain (nav2_executor + the sim robot serving Nav2)
 #   make test            every test suite
-#   make bench           benchmarks, printed as tables
+#   make bench           issue 15's goals in one table, each beside its baseline (bench/goals.py, a few minutes)
+#   make bench-all       that table, then every benchmark's own tables (bench/)
 #
 # ROS_DISTRO=jazzy selects the Jazzy wheels; each distro gets its own venv and
 # colcon workspace folders (tools/distro_paths.sh names them) so both can live
@@ -14,7 +15,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
 RUN := tools/in_env.sh
 
-.PHONY: setup demo demo-nav2 test test-core test-ros bench lint clean
+.PHONY: setup demo demo-nav2 test test-core test-ros bench bench-all lint clean
 
 setup:
 	tools/setup.sh
@@ -41,7 +42,12 @@ test-ros:
 	$(RUN) python -m pytest operation_dispatcher_ros/test operation_dispatcher_nav2/test $(FLEET_ROS_TESTS)
 
 bench:
-	$(RUN) python bench/core_throughput.py && $(RUN) python bench/denial_flood.py && $(RUN) python bench/ros_round_trip.py && $(RUN) python bench/ros_scale.py && $(RUN) python bench/paging.py && $(RUN) python bench/dashboard_cpu.py
+	$(RUN) python bench/goals.py
+
+BENCHES := core_throughput.py denial_flood.py ros_round_trip.py ros_events.py ros_scale.py paging.py dashboard_cpu.py
+
+bench-all: bench
+	for b in $(BENCHES); do $(RUN) python bench/$$b || exit 1; done
 
 lint:
 	$(RUN) ruff check operation_dispatcher operation_dispatcher_ros operation_dispatcher_nav2 operation_dispatcher_fleet bench

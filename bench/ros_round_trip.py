@@ -53,6 +53,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -240,7 +241,28 @@ def row(name: str, ms: list[float], baseline: float | None) -> str:
     return f"| {name} | {len(ms)} | {p50:.2f} | {p99:.2f} | {mean:.2f} | {ratio} |"
 
 
-def run(round_trips: int, cycles: int, cpu_window: float) -> int:
+@dataclass
+class RoundTrips:
+    """What :func:`measure` found: milliseconds per sample, CPU in % of one core."""
+
+    domain_id: int
+    base: list[float]  # bare Trigger round trips
+    get_state: list[float]
+    adds: list[float]
+    lives: list[float]
+    cpu_window: float
+    idle: list[float]  # [dispatcher_node, bare Trigger server]
+    busy: list[float]  # the same at 10 life cycles/s
+    paced: float  # the life cycles per second that window held
+    client_cpu: tuple[float, float, float, float]  # (cpu, wall) of this process: round trips, then life cycles
+    complete: bool  # every sample taken before the deadline
+
+    @property
+    def baseline(self) -> float | None:
+        return statistics.median(self.base) if self.base else None
+
+
+def measure(round_trips: int, cycles: int, cpu_window: float) -> RoundTrips:
     namespace = f"bench{os.getpid()}"
     deadline = time.monotonic() + DEADLINE_SECONDS
     with RosBench("od-bench-ros-") as session:
@@ -318,29 +340,35 @@ def run(round_trips: int, cycles: int, cpu_window: float) -> int:
 
         busy = cpu_percent(pids, cpu_window, ten_per_second)
         procs.check()
+        return RoundTrips(
+            session.domain.domain_id, base, get_state, adds, lives, cpu_window, idle, busy, paced[0],
+            (cpu_trips, wall_trips, cpu_lives, wall_lives), len(lives) == cycles and len(adds) == round_trips,
+        )
 
-        baseline = statistics.median(base) if base else None
-        print(f"\nROS 2 {os.environ.get('ROS_DISTRO', '?')}, rmw_fastrtps, LOCALHOST, domain {session.domain.domain_id}; "
-              "milliseconds per round trip, warmed clients, one request at a time\n")
-        print("| round trip | n | p50 ms | p99 ms | mean ms | p50 vs baseline |")
-        print("|---|---:|---:|---:|---:|---:|")
-        print(row("baseline: bare rclpy std_srvs/Trigger, process to process", base, None))
-        print(row("DispatcherClient.state() (get_dispatcher_state)", get_state, baseline))
-        print(row("DispatcherClient.add() (1 operation, validated here, queued)", adds, baseline))
-        print(row("life cycle: add -> the robot's goal -> COMPLETED seen", lives, baseline))
-        print(f"\nCPU over {cpu_window:g} s, % of one core, every thread of the process (/proc)\n")
-        print("| process | idle: nothing queued or running | robot at 10 life cycles/s |")
-        print("|---|---:|---:|")
-        print(f"| dispatcher_node | {idle[0]:.2f} | {busy[0]:.2f} ({paced[0]:.1f} life cycles/s) |")
-        print(f"| baseline: bare rclpy Trigger server | {idle[1]:.2f} | {busy[1]:.2f} (not involved) |")
-        if len(lives) < cycles or len(adds) < round_trips:
-            print(f"\n(stopped at the {DEADLINE_SECONDS:g} s bound)")
-        print("\nA life cycle holds one service round trip (the add), a Handshake round trip to the business logic, "
-              "an action goal and its result with the (stand-in) robot, and its events on the topic.")
-        print(f"CPU of this (client) process, all threads: {100.0 * cpu_trips / wall_trips:.0f}% of one core during the "
-              f"round trips ({wall_trips:.1f} s), {100.0 * cpu_lives / wall_lives:.0f}% during the life cycles "
-              f"({wall_lives:.1f} s, mostly waiting for the other processes); a polling client shows about 100%.")
-        return 0
+
+def report(m: RoundTrips) -> None:
+    baseline = m.baseline
+    print(f"\nROS 2 {os.environ.get('ROS_DISTRO', '?')}, rmw_fastrtps, LOCALHOST, domain {m.domain_id}; "
+          "milliseconds per round trip, warmed clients, one request at a time\n")
+    print("| round trip | n | p50 ms | p99 ms | mean ms | p50 vs baseline |")
+    print("|---|---:|---:|---:|---:|---:|")
+    print(row("baseline: bare rclpy std_srvs/Trigger, process to process", m.base, None))
+    print(row("DispatcherClient.state() (get_dispatcher_state)", m.get_state, baseline))
+    print(row("DispatcherClient.add() (1 operation, validated here, queued)", m.adds, baseline))
+    print(row("life cycle: add -> the robot's goal -> COMPLETED seen", m.lives, baseline))
+    print(f"\nCPU over {m.cpu_window:g} s, % of one core, every thread of the process (/proc)\n")
+    print("| process | idle: nothing queued or running | robot at 10 life cycles/s |")
+    print("|---|---:|---:|")
+    print(f"| dispatcher_node | {m.idle[0]:.2f} | {m.busy[0]:.2f} ({m.paced:.1f} life cycles/s) |")
+    print(f"| baseline: bare rclpy Trigger server | {m.idle[1]:.2f} | {m.busy[1]:.2f} (not involved) |")
+    if not m.complete:
+        print(f"\n(stopped at the {DEADLINE_SECONDS:g} s bound)")
+    cpu_trips, wall_trips, cpu_lives, wall_lives = m.client_cpu
+    print("\nA life cycle holds one service round trip (the add), a Handshake round trip to the business logic, "
+          "an action goal and its result with the (stand-in) robot, and its events on the topic.")
+    print(f"CPU of this (client) process, all threads: {100.0 * cpu_trips / wall_trips:.0f}% of one core during the "
+          f"round trips ({wall_trips:.1f} s), {100.0 * cpu_lives / wall_lives:.0f}% during the life cycles "
+          f"({wall_lives:.1f} s, mostly waiting for the other processes); a polling client shows about 100%.")
 
 
 class RosBench:
@@ -399,7 +427,8 @@ def main() -> int:
     if args.serve_robot:
         return serve_robot()
     try:
-        return run(max(args.round_trips, 1), max(args.cycles, 1), max(args.cpu_window, 1.0))
+        report(measure(max(args.round_trips, 1), max(args.cycles, 1), max(args.cpu_window, 1.0)))
+        return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

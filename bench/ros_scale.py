@@ -34,6 +34,7 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,21 @@ def add_over_ros(reader: RosReader, node: Any, namespace: str, n: int) -> float:
     return rate
 
 
-def run(n: int) -> None:
+@dataclass
+class Scale:
+    """What :func:`measure` found: seconds, MB (RSS, peak)."""
+
+    queued: int
+    up_empty: float  # median start-up on an empty store
+    idle: tuple[float, float]
+    add_rate: float
+    added: tuple[float, float]
+    up_full: float  # start-up on the store of ``queued``
+    recovered: tuple[float, float]
+    store_mb: float
+
+
+def measure(n: int) -> Scale:
     with RosBench("od-bench-scale-") as session:
         procs, tmp = session.procs, session.log_dir
         namespace, store = f"scale{os.getpid()}", tmp / "queue.db"
@@ -121,32 +136,25 @@ def run(n: int) -> None:
         node, session.client, up_full = start_up(procs, f"{namespace}_restarted", store)
         recovered = memory_mb(node.pid)
         node.stop(STOP_TIMEOUT)
-        report(n, statistics.median(empty), idle, rate, added, up_full, recovered, store.stat().st_size / 1e6)
+        return Scale(n, statistics.median(empty), idle, rate, added, up_full, recovered, store.stat().st_size / 1e6)
 
 
-def report(
-    n: int,
-    up_empty: float,
-    idle: tuple[float, float],
-    rate: float,
-    added: tuple[float, float],
-    up_full: float,
-    recovered: tuple[float, float],
-    store_mb: float,
-) -> None:
-    def goal(met: bool, what: str) -> str:
-        return f"{what}: {'met' if met else 'missed'}"
+def met(ok: bool, what: str) -> str:
+    return f"{what}: {'met' if ok else 'missed'}"
 
-    print(f"\ndispatcher_node on an SQLiteStore, paused; {n:,} operations added over ROS in batches of {BATCH:,} "
-          f"at {rate:,.0f} adds/s; store file {store_mb:.1f} MB\n")
+
+def report(m: Scale) -> None:
+    idle, added, recovered = m.idle, m.added, m.recovered
+    print(f"\ndispatcher_node on an SQLiteStore, paused; {m.queued:,} operations added over ROS in batches of {BATCH:,} "
+          f"at {m.add_rate:,.0f} adds/s; store file {m.store_mb:.1f} MB\n")
     print("| figure | baseline: empty store | with N queued | ratio | goal |")
     print("|---|---:|---:|---:|---|")
     print(f"| RSS, MB (peak) | {idle[0]:.0f} ({idle[1]:.0f}) | added over ROS: {added[0]:.0f} ({added[1]:.0f}) "
-          f"| {added[0] / idle[0]:.1f}x | {goal(added[0] <= RSS_GOAL_MB, f'<= {RSS_GOAL_MB:g} MB')} |")
+          f"| {added[0] / idle[0]:.1f}x | {met(added[0] <= RSS_GOAL_MB, f'<= {RSS_GOAL_MB:g} MB')} |")
     print(f"| RSS after the restart, MB (peak) | {idle[0]:.0f} ({idle[1]:.0f}) | recovered: {recovered[0]:.0f} ({recovered[1]:.0f}) "
-          f"| {recovered[0] / idle[0]:.1f}x | {goal(recovered[0] <= RSS_GOAL_MB, f'<= {RSS_GOAL_MB:g} MB')} |")
-    print(f"| start-up to the first answered get_dispatcher_state, s | {up_empty:.2f} | {up_full:.2f} "
-          f"| {up_full / up_empty:.1f}x | {goal(up_full <= START_UP_GOAL_S, f'<= {START_UP_GOAL_S:g} s')} |")
+          f"| {recovered[0] / idle[0]:.1f}x | {met(recovered[0] <= RSS_GOAL_MB, f'<= {RSS_GOAL_MB:g} MB')} |")
+    print(f"| start-up to the first answered get_dispatcher_state, s | {m.up_empty:.2f} | {m.up_full:.2f} "
+          f"| {m.up_full / m.up_empty:.1f}x | {met(m.up_full <= START_UP_GOAL_S, f'<= {START_UP_GOAL_S:g} s')} |")
 
 
 def main() -> int:
@@ -154,7 +162,7 @@ def main() -> int:
     parser.add_argument("--queued", type=int, default=100_000, help="operations queued (default 100,000)")
     args = parser.parse_args()
     try:
-        run(max(args.queued, 1))
+        report(measure(max(args.queued, 1)))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -33,6 +33,8 @@ SMOKE = [
     ros("paging.py", "--sizes", "100", "--reads", "3", "--whole-reads", "1"),
     ros("ros_round_trip.py", "--round-trips", "5", "--cycles", "3", "--cpu-window", "1"),
     ros("ros_scale.py", "--queued", "300"),
+    ros("goals.py", "--round-trips", "5", "--cycles", "3", "--cpu-window", "1", "--events", "200", "--queued", "300", "--core-cycles", "200"),
+    ros("ros_events.py", "--samples", "3", "--events", "200", "--bursts", "1"),
 ]
 
 

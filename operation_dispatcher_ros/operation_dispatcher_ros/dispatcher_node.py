@@ -7,6 +7,27 @@ and wait (bounded) for it, which blocks one executor thread while the
 others keep delivering the handshake answers and action results it waits
 for; all callbacks share one reentrant callback group for that reason.
 
+Every thread of the process, and what it may do (this is the whole list):
+
+- main: the executor's spin, waiting in the wait set and handing each ready
+  callback to the pool. It rebuilds the wait set from every entity of the
+  node on each pass, the dispatcher's largest cost per message (bench/goals.py);
+- 8 executor pool threads (``run_node(num_threads=8)``): the callbacks, i.e.
+  services, the action client's and handshake clients' answers, timers. They
+  call the core's sync methods (thread-safe: its write lock serialises
+  changes, its state lock guards reads) or wait on the loop as above;
+- ``dispatcher-asyncio``: the core's loop, i.e. the dispatch loop, the
+  handshakes (an rclpy future bridged with ``add_done_callback`` and
+  ``call_soon_threadsafe``, never awaited directly), the action runner's
+  coroutines, the HTTP doors when on, the progress timer;
+- ``store-<resource>`` (with a store): writes the loop's own changes, so the
+  loop never waits on the disk;
+- ``notify-_on_event``: the core's fan-out to this node, which publishes
+  ``dispatch_events``, ``dispatcher_state``, diagnostics and markers from it,
+  so the loop never waits on a publish;
+- ``report-<operation>`` (rare, short-lived): a robot's result the store
+  refused, reported again with back-off until it is taken.
+
 Services (relative names; the namespace comes from launch):
   add_operations, cancel_operation, pause_operation, resume_operation,
   complete_operation, fail_operation, list_operations, get_operation,
