@@ -139,8 +139,8 @@ def timed_step(name: str, step: Callable[[], object]) -> object:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--round-trips", type=int, default=300, help="timed calls of each round trip (default 300)")
-    parser.add_argument("--cycles", type=int, default=100, help="timed life cycles over ROS (default 100)")
+    parser.add_argument("--round-trips", type=int, default=500, help="timed calls of each round trip (default 500)")
+    parser.add_argument("--cycles", type=int, default=200, help="timed life cycles over ROS (default 200)")
     parser.add_argument("--cpu-window", type=float, default=10.0, help="seconds per CPU figure (default 10)")
     parser.add_argument("--events", type=int, default=5000, help="events of the burst (default 5,000)")
     parser.add_argument("--queued", type=int, default=100_000, help="operations queued for the RSS and start-up rows (default 100,000)")
